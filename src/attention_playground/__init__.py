@@ -1,0 +1,81 @@
+"""Attention Playground: the small library under a course that builds a GPT from scratch."""
+
+from .attention import (
+    AttentionMaps,
+    Head,
+    KVCache,
+    MultiHeadAttention,
+    attend,
+    attention_scores,
+    causal_average,
+    causal_mask,
+    masked_softmax,
+)
+from .bigram import BigramLanguageModel
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
+from .data import Splits, get_batch, load_text, split
+from .device import pick_device, set_seed
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    PlaygroundError,
+    TokenizerError,
+    TrainingDiverged,
+)
+from .generate import generate
+from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
+from .show import show_source
+from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
+from .train import History, estimate_loss, learning_rate_at, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "AttentionLanguageModel",
+    "AttentionMaps",
+    "BigramLanguageModel",
+    "Block",
+    "CharTokenizer",
+    "Checkpoint",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "FeedForward",
+    "GPT",
+    "GPT2Tokenizer",
+    "GPTConfig",
+    "Head",
+    "History",
+    "KVCache",
+    "MultiHeadAttention",
+    "PlaygroundError",
+    "Preset",
+    "Splits",
+    "TokenizerError",
+    "TrainConfig",
+    "TrainingDiverged",
+    "attend",
+    "attention_scores",
+    "causal_average",
+    "causal_mask",
+    "encode_corpus",
+    "estimate_loss",
+    "generate",
+    "get_batch",
+    "get_preset",
+    "get_tokenizer",
+    "learning_rate_at",
+    "load_checkpoint",
+    "load_text",
+    "masked_softmax",
+    "pick_device",
+    "save_checkpoint",
+    "set_seed",
+    "show_source",
+    "split",
+    "token_labels",
+    "train",
+]

@@ -1,0 +1,174 @@
+"""One file per checkpoint: weights, both configs, the tokenizer, the step and the val loss.
+
+Saved atomically (write a temporary file, then rename) and loaded with weights_only=True, so a
+checkpoint holds only tensors and plain values and loading one runs no code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .bigram import BigramLanguageModel
+from .config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
+from .errors import CheckpointError, PlaygroundError
+from .gpt import GPT, AttentionLanguageModel
+from .tokenizers import Tokenizer, tokenizer_from_dict
+
+FORMAT_VERSION = 1
+REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module under torch.compile's wrapper, whose state_dict has no `_orig_mod.` prefix."""
+    return getattr(model, "_orig_mod", model)
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """What it takes to rebuild `model`: its class and constructor arguments, as plain values."""
+    model = unwrap(model)
+    if isinstance(model, GPT):
+        return {"kind": "gpt", "config": config_to_dict(model.config)}
+    if isinstance(model, AttentionLanguageModel):
+        return {
+            "kind": "attention_lm",
+            "config": config_to_dict(model.config),
+            "feed_forward": model.ffwd is not None,
+        }
+    if isinstance(model, BigramLanguageModel):
+        return {"kind": "bigram", "vocab_size": model.vocab_size}
+    raise CheckpointError(f"cannot checkpoint a {type(model).__name__}: not a model of the course")
+
+
+def model_from_spec(spec: dict[str, Any]) -> nn.Module:
+    kind = spec.get("kind")
+    if kind == "gpt":
+        return GPT(config_from_dict(GPTConfig, spec["config"]))
+    if kind == "attention_lm":
+        return AttentionLanguageModel(
+            config_from_dict(GPTConfig, spec["config"]), feed_forward=spec["feed_forward"]
+        )
+    if kind == "bigram":
+        return BigramLanguageModel(spec["vocab_size"])
+    raise CheckpointError(f"unknown model kind {kind!r} in checkpoint")
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    train_config: TrainConfig | None = None,
+    step: int = 0,
+    val_loss: float | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write everything needed to sample from or resume `model` into one file, atomically."""
+    path = Path(path)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": model_spec(model),
+        "state_dict": unwrap(model).state_dict(),
+        "train_config": config_to_dict(train_config) if train_config is not None else None,
+        "tokenizer": tokenizer.to_dict(),
+        "step": int(step),
+        "val_loss": None if val_loss is None else float(val_loss),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)  # a reader sees the old file or the new one, never half of one
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+@dataclass
+class Checkpoint:
+    model: nn.Module
+    tokenizer: Tokenizer
+    train_config: TrainConfig | None
+    step: int
+    val_loss: float | None
+    optimizer_state: dict[str, Any] | None
+    path: Path
+
+    @property
+    def model_config(self) -> GPTConfig | None:
+        return getattr(self.model, "config", None)
+
+
+def _vocab_size(model: nn.Module) -> int:
+    return model.config.vocab_size if hasattr(model, "config") else model.vocab_size
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    tokenizer: Tokenizer | None = None,
+) -> Checkpoint:
+    """Rebuild the model and tokenizer of a checkpoint. Passing `tokenizer` checks that it matches."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train one first, or check the path")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated zip, foreign pickle, wrong file type
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or corrupted?): "
+            f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
+    missing = [field for field in REQUIRED_FIELDS if field not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path} is missing {', '.join(missing)}: it was not written by attention-playground's "
+            "save_checkpoint (or by an incompatible version)"
+        )
+    try:
+        model = model_from_spec(payload["model"])
+        saved_tokenizer = tokenizer_from_dict(payload["tokenizer"])
+        train_config = (
+            config_from_dict(TrainConfig, payload["train_config"]) if payload.get("train_config") else None
+        )
+    except (PlaygroundError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} has an unusable configuration: {error}") from None
+    if saved_tokenizer.vocab_size != _vocab_size(model):
+        raise CheckpointError(
+            f"{path} is inconsistent: its tokenizer has {saved_tokenizer.vocab_size} tokens but its "
+            f"model has vocab_size={_vocab_size(model)}"
+        )
+    if tokenizer is not None and tokenizer.to_dict() != saved_tokenizer.to_dict():
+        raise CheckpointError(
+            f"{path} was trained with a {saved_tokenizer.name} vocabulary of "
+            f"{saved_tokenizer.vocab_size} tokens, which differs from the given {tokenizer.name} "
+            f"tokenizer's {tokenizer.vocab_size}: use the checkpoint's own tokenizer, or retrain"
+        )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        first = str(error).splitlines()
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model its config describes: "
+            f"{' '.join(line.strip() for line in first[:3])[:300]}"
+        ) from None
+    model.to(device)
+    return Checkpoint(
+        model=model,
+        tokenizer=saved_tokenizer,
+        train_config=train_config,
+        step=int(payload["step"]),
+        val_loss=payload["val_loss"],
+        optimizer_state=payload.get("optimizer"),
+        path=path,
+    )

@@ -1,0 +1,176 @@
+"""Every size and setting comes in through one of two frozen dataclasses, checked on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The shape of a model. Glossary: B batch, T time (block_size), C n_embd, nh n_head, hs head_size."""
+
+    vocab_size: int = 65
+    block_size: int = 64  # the longest context the model reads
+    n_embd: int = 128
+    n_head: int = 4
+    n_layer: int = 4
+    dropout: float = 0.0
+    bias: bool = False  # biases in Linear layers and LayerNorm
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"{name}={value!r} must be a whole number >= 1",
+            )
+        _require(
+            self.n_embd % self.n_head == 0,
+            f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}",
+        )
+        _require(
+            isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
+            f"dropout={self.dropout!r} must be in [0, 1)",
+        )
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: AdamW, linear warmup then cosine decay from learning_rate to min_lr."""
+
+    batch_size: int = 32
+    max_iters: int = 1000
+    eval_interval: int = 250  # evaluate every this many steps, and at the last step
+    eval_iters: int = 20  # batches averaged per split in estimate_loss
+    learning_rate: float = 1e-3
+    warmup: int = 100  # steps of linear warmup
+    min_lr: float = 1e-4  # learning rate reached at max_iters
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0  # 0 turns clipping off
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "float32"  # auto | float32 | bfloat16 (autocast for matmuls)
+    compile: bool = False  # torch.compile: faster steps after a slow first one
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"{name}={value!r} must be a whole number >= 1",
+            )
+        _require(
+            isinstance(self.warmup, int) and self.warmup >= 0,
+            f"warmup={self.warmup!r} must be a whole number >= 0",
+        )
+        _require(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be positive")
+        _require(
+            0 <= self.min_lr <= self.learning_rate,
+            f"min_lr={self.min_lr!r} must be between 0 and learning_rate={self.learning_rate!r}",
+        )
+        _require(self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be >= 0")
+        _require(self.grad_clip >= 0, f"grad_clip={self.grad_clip!r} must be >= 0 (0 turns it off)")
+        _require(
+            self.device in DEVICES or self.device.startswith("cuda:"),
+            f"device={self.device!r} must be one of {', '.join(DEVICES)} (or cuda:N)",
+        )
+        _require(self.dtype in DTYPES, f"dtype={self.dtype!r} must be one of {', '.join(DTYPES)}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named pair of configs; vocab_size is filled in from the tokenizer."""
+
+    name: str
+    model: GPTConfig
+    train: TrainConfig
+    about: str
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return dataclasses.replace(self.model, vocab_size=vocab_size)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        "tiny",
+        GPTConfig(block_size=32, n_embd=64, n_head=4, n_layer=2, dropout=0.0),
+        TrainConfig(
+            batch_size=16,
+            max_iters=300,
+            eval_interval=100,
+            eval_iters=10,
+            learning_rate=3e-3,
+            warmup=30,
+            min_lr=3e-4,
+            weight_decay=0.0,
+        ),
+        "seconds on 2 CPU cores: for notebooks and tests",
+    ),
+    "cpu": Preset(
+        "cpu",
+        GPTConfig(block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+        TrainConfig(
+            batch_size=16,
+            max_iters=1500,
+            eval_interval=250,
+            eval_iters=20,
+            learning_rate=2e-3,
+            warmup=100,
+            min_lr=2e-4,
+            weight_decay=0.1,
+        ),
+        "about a minute on 2 CPU cores: the main job",
+    ),
+    "lecture": Preset(
+        "lecture",
+        GPTConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
+        TrainConfig(
+            batch_size=64,
+            max_iters=5000,
+            eval_interval=500,
+            eval_iters=200,
+            learning_rate=3e-4,
+            warmup=100,
+            min_lr=3e-5,
+            weight_decay=0.1,
+        ),
+        "the lecture's 10.8M-parameter model: a GPU preset (hours on a CPU)",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`, or a ConfigError that lists the ones there are."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
+
+
+def config_to_dict(config: GPTConfig | TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config, with a clear error for missing or unknown fields."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    return cls(**values)

@@ -1,0 +1,149 @@
+"""The corpus: find or download it, verify it, split it, and cut it into (context -> next token) batches."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .errors import DataError
+
+TINY_SHAKESPEARE = "tinyshakespeare"
+TINY_SHAKESPEARE_FILE = "tinyshakespeare.txt"
+TINY_SHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+)
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+DATA_ENV = "ATTENTION_PLAYGROUND_DATA"  # a folder holding tinyshakespeare.txt (CI: ../shared/data)
+
+
+def cache_dir() -> Path:
+    """The user cache folder where a downloaded corpus is kept."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "attention_playground"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(path: Path) -> Path:
+    actual = sha256_of(path)
+    if actual != TINY_SHAKESPEARE_SHA256:
+        raise DataError(
+            f"{path} is not the Tiny Shakespeare we expect (sha256 {actual[:12]}…, "
+            f"expected {TINY_SHAKESPEARE_SHA256[:12]}…): delete it so it is downloaded again, "
+            "or pass your own text file by its path"
+        )
+    return path
+
+
+def _download(url: str, destination: Path) -> Path:
+    """Download to a temporary file beside `destination`, verify, then rename: never a half file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+            out.write(response.read())
+        _verified(Path(tmp))
+        os.replace(tmp, destination)
+    except OSError as error:
+        raise DataError(
+            f"could not download Tiny Shakespeare from {url} ({error}). Without a network, put "
+            f"{TINY_SHAKESPEARE_FILE} in a folder and set {DATA_ENV} to that folder"
+        ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return destination
+
+
+def tinyshakespeare_path(download: bool = True) -> Path:
+    """A verified local copy: $ATTENTION_PLAYGROUND_DATA first, then the cache, then the URL."""
+    candidates = []
+    if os.environ.get(DATA_ENV):
+        candidates.append(Path(os.environ[DATA_ENV]) / TINY_SHAKESPEARE_FILE)
+    candidates.append(cache_dir() / TINY_SHAKESPEARE_FILE)
+    for path in candidates:
+        if path.is_file():
+            return _verified(path)
+    if not download:
+        raise DataError(
+            f"no local copy of Tiny Shakespeare: set {DATA_ENV} to a folder holding {TINY_SHAKESPEARE_FILE}"
+        )
+    return _download(TINY_SHAKESPEARE_URL, cache_dir() / TINY_SHAKESPEARE_FILE)
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's contents, or a DataError that says what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {path}. Pass 'tinyshakespeare' or the path of a UTF-8 text file")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: pass the path of a UTF-8 text file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path} is empty: the model needs text to learn from")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {error.start} is 0x{raw[error.start]:02x}): "
+            "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`"
+        ) from None
+
+
+def load_text(source: str | os.PathLike = TINY_SHAKESPEARE) -> str:
+    """'tinyshakespeare' (found locally or downloaded, always verified) or a path to a UTF-8 file."""
+    if str(source) == TINY_SHAKESPEARE:
+        return read_text_file(tinyshakespeare_path())
+    return read_text_file(source)
+
+
+class Splits(NamedTuple):
+    train: torch.Tensor
+    val: torch.Tensor
+
+
+def split(data: torch.Tensor, val_fraction: float = 0.1) -> Splits:
+    """The first (1 - val_fraction) of the tokens train, the rest validate: no shuffling of text."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"val_fraction={val_fraction} must be between 0 and 1")
+    n = int(len(data) * (1 - val_fraction))
+    return Splits(data[:n], data[n:])
+
+
+def check_long_enough(data: torch.Tensor, block_size: int, name: str = "the corpus") -> None:
+    if len(data) < block_size + 1:
+        raise DataError(
+            f"{name} has {len(data)} tokens, but a batch needs at least block_size + 1 = "
+            f"{block_size + 1}: use a longer text or a smaller block_size"
+        )
+
+
+def get_batch(
+    data: torch.Tensor,
+    batch_size: int,
+    block_size: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_size random windows: x = data[i : i+T], y = data[i+1 : i+T+1], each (B, T)."""
+    check_long_enough(data, block_size)
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+    windows = data[starts[:, None] + torch.arange(block_size + 1)]  # (B, T+1): one gather, no loop
+    x, y = windows[:, :-1], windows[:, 1:]
+    if device is not None and torch.device(device).type != "cpu":
+        pin = torch.device(device).type == "cuda"
+        x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)
+        y = (y.pin_memory() if pin else y).to(device, non_blocking=pin)
+    return x, y

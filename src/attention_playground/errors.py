@@ -1,0 +1,25 @@
+"""The errors a learner can meet. Each message says what to change."""
+
+
+class PlaygroundError(Exception):
+    """Base class: the CLI prints these as one line, without a traceback."""
+
+
+class ConfigError(PlaygroundError, ValueError):
+    """A config value that cannot work."""
+
+
+class DataError(PlaygroundError, ValueError):
+    """A corpus that cannot be read or is too short."""
+
+
+class TokenizerError(PlaygroundError, ValueError):
+    """Text the tokenizer cannot encode, or a tokenizer that cannot load."""
+
+
+class CheckpointError(PlaygroundError, ValueError):
+    """A checkpoint that is unreadable or does not fit."""
+
+
+class TrainingDiverged(PlaygroundError, RuntimeError):
+    """The loss became NaN or infinite."""
