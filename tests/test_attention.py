@@ -1,0 +1,117 @@
+import pytest
+import torch
+from torch.testing import assert_close
+
+from attention_playground import (
+    GPT,
+    AttentionLanguageModel,
+    GPTConfig,
+    Head,
+    MultiHeadAttention,
+    attend,
+    causal_average,
+    causal_mask,
+    masked_softmax,
+)
+
+
+@pytest.fixture
+def toy() -> torch.Tensor:
+    torch.manual_seed(1337)
+    return torch.randn(4, 8, 2)  # the lecture's (B, T, C)
+
+
+def test_three_bag_of_words_averages_agree(toy):
+    B, T, C = toy.shape
+    loop = torch.zeros_like(toy)
+    for b in range(B):
+        for t in range(T):
+            loop[b, t] = toy[b, : t + 1].mean(0)
+    weights = masked_softmax(torch.zeros(T, T))  # uniform over the past
+    assert_close(causal_average(toy), loop)
+    assert_close(weights @ toy, loop)
+
+
+def test_masked_weights_are_zero_above_the_diagonal_and_rows_sum_to_one():
+    torch.manual_seed(0)
+    weights = masked_softmax(torch.randn(3, 5, 10, 10) * 5)
+    assert torch.all(weights.triu(diagonal=1) == 0), "the future must get exactly zero weight"
+    assert_close(weights.sum(-1), torch.ones(3, 5, 10))
+    assert torch.equal(causal_mask(3), torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool))
+
+
+def test_temperature_sharpens():
+    torch.manual_seed(0)
+    scores = torch.randn(6, 6)
+    last = slice(-1, None)  # the last query reads all 6 keys; the first reads only itself (always 1)
+    assert masked_softmax(scores, temperature=0.1)[last].max() > masked_softmax(scores)[last].max()
+
+
+def _future_change_leaves_past(module_output, x, t):
+    """Changing the input at position t must not change any output before t."""
+    changed = x.clone()
+    changed[:, t:] = torch.randn_like(changed[:, t:])
+    before, after = module_output(x), module_output(changed)
+    assert_close(before[:, :t], after[:, :t])
+    assert not torch.allclose(before[:, t:], after[:, t:]), "the change should matter from t on"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_head_and_mha_never_read_the_future(small_config, fast):
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, small_config.n_embd)
+    head = Head(small_config.n_embd, 8)
+    mha = MultiHeadAttention(small_config)
+
+    def run(module):
+        return (lambda inp: module(inp)) if fast else (lambda inp: module(inp, return_attention=True)[0])
+
+    _future_change_leaves_past(run(head), x, 7)
+    _future_change_leaves_past(run(mha), x, 7)
+
+
+def test_gpt_never_reads_the_future(small_config):
+    torch.manual_seed(0)
+    model = GPT(small_config).eval()
+    idx = torch.randint(65, (2, 16))
+    changed = idx.clone()
+    changed[:, 10] = (changed[:, 10] + 1) % 65
+    logits, _ = model(idx)
+    logits_changed, _ = model(changed)
+    assert_close(logits[:, :10], logits_changed[:, :10])
+    assert not torch.allclose(logits[:, 10:], logits_changed[:, 10:])
+
+
+def test_sdpa_path_equals_the_explicit_path(small_config):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 4, 9, 8).unbind(0)
+    fast, _ = attend(q, k, v)
+    slow, maps = attend(q, k, v, return_attention=True)
+    assert_close(fast, slow)
+    assert_close(maps.weights, masked_softmax(maps.scores))
+    mha = MultiHeadAttention(small_config).eval()
+    x = torch.randn(2, 9, small_config.n_embd)
+    out, maps = mha(x, return_attention=True)
+    assert maps.weights.shape == (2, small_config.n_head, 9, 9)
+    assert_close(mha(x), out)
+
+
+def test_mha_equals_heads_side_by_side_then_projection():
+    torch.manual_seed(0)
+    heads = [Head(32, 8, bias=False) for _ in range(4)]
+    proj = torch.nn.Linear(32, 32, bias=False)
+    x = torch.randn(2, 10, 32)
+    by_hand = proj(torch.cat([h(x) for h in heads], dim=-1))
+    assert_close(MultiHeadAttention.from_heads(heads, proj)(x), by_hand)
+
+
+def test_attention_maps_come_from_the_training_path(small_config):
+    torch.manual_seed(0)
+    idx = torch.randint(65, (1, 12))
+    for model in (GPT(small_config), AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1))):
+        maps = model.eval().attention_maps(idx)
+        L = getattr(model.config, "n_layer", 1) if isinstance(model, GPT) else 1
+        nh = model.config.n_head
+        assert maps.weights.shape == maps.scores.shape == (L, 1, nh, 12, 12)
+        assert torch.all(maps.weights.triu(1) == 0)
+        assert_close(maps.weights.sum(-1), torch.ones(L, 1, nh, 12))

@@ -1,0 +1,98 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attention_playground.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "attention_playground", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", "--preset", "tiny", "--max-iters", "40", "--out", str(out), "--no-progress",
+                 "--sample-tokens", "50"])  # fmt: skip
+    assert code == 0
+    return str(out)
+
+
+def test_train_prints_losses_and_a_sample(tmp_path, capsys):
+    code = main(["train", "--preset", "tiny", "--max-iters", "20", "--out", str(tmp_path), "--no-progress",
+                 "--sample-tokens", "40"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "tiny preset:" in printed and "char tokenizer (vocab 65)" in printed
+    assert "best val loss" in printed and "--- sample (40 tokens" in printed
+    assert (tmp_path / "ckpt.pt").is_file()
+
+
+def test_an_existing_checkpoint_is_not_overwritten(trained, capsys):
+    before = Path(trained, "ckpt.pt").read_bytes()
+    code = main(["train", "--preset", "tiny", "--max-iters", "5", "--out", trained, "--no-progress"])
+    assert code == 1
+    assert "already holds a checkpoint: pass --resume" in capsys.readouterr().err
+    assert Path(trained, "ckpt.pt").read_bytes() == before
+
+
+def test_sample_continues_the_prompt(trained, capsys):
+    args = ["sample", "--checkpoint", f"{trained}/ckpt.pt", "--prompt", "ROMEO:", "--max-new-tokens", "30"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("ROMEO:") and len(first.rstrip("\n")) >= 30
+    assert main(args + ["--no-cache"]) == 0
+    assert main(args) == 0
+    assert capsys.readouterr().out.split("ROMEO:")[-1] == first.split("ROMEO:")[-1], "same seed, same text"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["sample", "--checkpoint", "x.pt", "--max-new-tokens", "-5"],
+            "argument --max-new-tokens: must be >= 0",
+        ),
+        (["sample", "--checkpoint", "x.pt", "--temperature", "hot"], "'hot' is not a number"),
+        (["train", "--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
+        (["train", "--max-iters", "0"], "argument --max-iters: must be >= 1"),
+        (["train", "--tokenizer", "bpe"], "argument --tokenizer: invalid choice"),
+    ],
+)
+def test_bad_option_values_exit_with_one_readable_line(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_bad_inputs_exit_with_one_readable_line(trained, tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"caf\xe9")
+    truncated = tmp_path / "ckpt.pt"
+    truncated.write_bytes(Path(trained, "ckpt.pt").read_bytes()[:1000])
+    cases = [
+        (["train", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "no such file"),
+        (["train", "--data", str(bad), "--out", str(tmp_path / "b")], "is not UTF-8 text"),
+        (["sample", "--checkpoint", f"{trained}/ckpt.pt", "--prompt", "ROMÉO"], "character 'É'"),
+        (["sample", "--checkpoint", str(truncated)], "is not a readable checkpoint"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_help_explains_every_option():
+    result = run_cli("train", "--help")
+    assert result.returncode == 0
+    for option in ("--preset", "--data", "--tokenizer", "--out", "--resume", "--device", "--max-iters"):
+        assert option in result.stdout
+    sample = run_cli("sample", "--help").stdout
+    for option in ("--checkpoint", "--prompt", "--max-new-tokens", "--temperature", "--top-k", "--seed"):
+        assert option in sample

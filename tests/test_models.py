@@ -1,0 +1,133 @@
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from attention_playground import (
+    GPT,
+    AttentionLanguageModel,
+    BigramLanguageModel,
+    ConfigError,
+    GPTConfig,
+    generate,
+    get_batch,
+    get_preset,
+)
+from attention_playground.generate import sample_text
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BigramLanguageModel(65),
+        lambda: AttentionLanguageModel(GPTConfig(block_size=32, n_embd=32, n_head=1)),
+        lambda: AttentionLanguageModel(GPTConfig(block_size=32, n_embd=32, n_head=4), feed_forward=True),
+        lambda: GPT(GPTConfig(block_size=32, n_embd=32, n_head=4, n_layer=2)),
+    ],
+    ids=["bigram", "single-head", "multi-head+ffwd", "gpt"],
+)
+def test_every_model_has_one_contract_and_starts_near_ln_v(make, shakespeare_splits):
+    torch.manual_seed(1337)
+    model = make()
+    x, y = get_batch(shakespeare_splits.train, 8, 32, torch.Generator().manual_seed(0))
+    logits, loss = model(x, y)
+    assert logits.shape == (8, 32, 65), "logits for every position: (B, T, V)"
+    assert abs(loss.item() - math.log(65)) < 0.3
+    logits_only, no_loss = model(x)
+    assert no_loss is None and torch.equal(logits_only, logits)
+
+
+def test_gpt2_sized_vocabulary_starts_near_ln_v():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50257, block_size=16, n_embd=32, n_head=2, n_layer=1))
+    idx = torch.randint(50257, (2, 16))
+    _, loss = model(idx, idx)
+    assert abs(loss.item() - math.log(50257)) < 0.3
+
+
+def test_lecture_preset_has_the_lectures_size():
+    model = GPT(get_preset("lecture").model_config(65))
+    assert 10.7e6 < model.num_params() < 10.9e6  # the lecture's "10.788929 M parameters"
+    assert model.num_params(embeddings=False) < model.num_params()
+
+
+def test_200_steps_on_one_batch_drive_the_loss_near_zero(shakespeare_splits):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, n_embd=64, n_head=4, n_layer=2))
+    x, y = get_batch(shakespeare_splits.train, 4, 16, torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1, f"could not memorise one batch: loss {loss.item():.3f}"
+
+
+def test_generation_runs_past_block_size_and_is_reproducible(small_config):
+    torch.manual_seed(0)
+    model = GPT(small_config)
+    start = torch.zeros(1, 1, dtype=torch.long)
+    for use_cache in (False, True):
+        a = generate(model, start, 40, generator=torch.Generator().manual_seed(1), use_cache=use_cache)
+        b = generate(model, start, 40, generator=torch.Generator().manual_seed(1), use_cache=use_cache)
+        assert a.shape == (1, 41) and torch.equal(a, b)
+
+
+def test_greedy_with_and_without_cache_agree_within_the_block(small_config):
+    torch.manual_seed(0)
+    model = GPT(small_config)
+    prompt = torch.randint(65, (2, 3))
+    plain = generate(model, prompt, small_config.block_size - 3, temperature=0, use_cache=False)
+    cached = generate(model, prompt, small_config.block_size - 3, temperature=0, use_cache=True)
+    assert torch.equal(plain, cached)
+
+
+def test_top_k_one_is_greedy(small_config):
+    torch.manual_seed(0)
+    model = GPT(small_config)
+    prompt = torch.randint(65, (1, 4))
+    greedy = generate(model, prompt, 10, temperature=0)
+    top1 = generate(model, prompt, 10, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(greedy, top1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_new_tokens": -1}, "max_new_tokens=-1 must be a whole number >= 0"),
+        ({"max_new_tokens": 5, "temperature": -0.5}, "temperature=-0.5 must be >= 0"),
+        ({"max_new_tokens": 5, "top_k": 0}, "top_k=0 must be >= 1"),
+    ],
+)
+def test_bad_sampling_arguments(small_config, kwargs, message):
+    model = GPT(small_config)
+    with pytest.raises(ConfigError, match=message):
+        generate(model, torch.zeros(1, 1, dtype=torch.long), **kwargs)
+
+
+def test_sample_text_same_seed_same_text(small_config, char_tokenizer):
+    torch.manual_seed(0)
+    model = GPT(small_config)
+    a = sample_text(model, char_tokenizer, "ROMEO:", 30, seed=7)
+    assert a.startswith("ROMEO:") and len(a) == 36
+    assert a == sample_text(model, char_tokenizer, "ROMEO:", 30, seed=7)
+    assert a != sample_text(model, char_tokenizer, "ROMEO:", 30, seed=8)
+
+
+def test_prompt_with_unknown_character(small_config, char_tokenizer):
+    from attention_playground import TokenizerError
+
+    with pytest.raises(TokenizerError, match="character '€'"):
+        sample_text(GPT(small_config), char_tokenizer, "a€", 5)
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, n_embd=32, n_head=2, n_layer=1, dropout=0.5))
+    idx = torch.randint(65, (2, 8))
+    model.eval()
+    assert_close(model(idx)[0], model(idx)[0])
+    model.train()
+    assert not torch.allclose(model(idx)[0], model(idx)[0])
