@@ -41,7 +41,7 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest
-	$(PY) -m pytest tests/test_nbconvert_execute.py --run-nbconvert -q
+	PYTHON=$(PY) scripts/run_notebooks.sh --check
 
 unit: setup
 	$(PY) -m pytest tests
