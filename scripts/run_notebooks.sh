@@ -30,7 +30,15 @@ for nb in "$@"; do
   "$PY" -m jupyter nbconvert --to notebook --execute "${where[@]}" \
     --ExecutePreprocessor.kernel_name=python3 \
     --ExecutePreprocessor.timeout=600 \
-    --ExecutePreprocessor.store_widget_state=False \
+    --ExecutePreprocessor.record_timing=False \
     --log-level=WARN "$nb"
+  # nbclient 0.11 fails on interactive widgets unless it stores their state: store it, then drop it,
+  # so saved notebooks carry no widget state (JupyterLab rebuilds widgets when the cell runs)
+  if [ "$check" = 0 ]; then
+    "$PY" -c 'import sys, nbformat
+nb = nbformat.read(sys.argv[1], as_version=4)
+nb.metadata.pop("widgets", None)
+nbformat.write(nb, sys.argv[1])' "$nb"
+  fi
   echo "$nb: executed in $(( $(date +%s) - start )) s"
 done

@@ -8,12 +8,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-ABSOLUTE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)")
+ABSOLUTE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\(Users|Windows)\\)")
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)|<img[^>]*src=[\"']([^\"']+)")
 
 
 def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def output_texts(cell: dict) -> list[str]:
+    """The text a reader sees in a cell's outputs: streams, text/plain, text/html, tracebacks."""
+    texts = []
+    for output in cell["outputs"]:
+        texts.append("".join(output.get("text", "")))
+        for mime in ("text/plain", "text/html", "text/markdown"):
+            texts.append("".join(output.get("data", {}).get(mime, "")))
+        texts.extend(output.get("traceback", []))
+    return texts
 
 
 def code_cells(nb: dict) -> list[dict]:
@@ -44,7 +55,7 @@ def test_no_widget_state_and_no_absolute_paths(path):
     nb = load(path)
     assert "widgets" not in nb["metadata"], f"{path.name} holds widget state in its metadata"
     for i, cell in enumerate(code_cells(nb)):
-        text = json.dumps(cell["outputs"])
+        text = "".join(output_texts(cell))
         match = ABSOLUTE_PATH.search(text)
         assert not match, f"{path.name}, code cell {i + 1}: an absolute path in its output ({match[0]}…)"
 

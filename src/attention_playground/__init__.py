@@ -24,7 +24,7 @@ from .errors import (
     TokenizerError,
     TrainingDiverged,
 )
-from .generate import generate
+from .generate import generate, sample_text
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
@@ -72,6 +72,7 @@ __all__ = [
     "load_text",
     "masked_softmax",
     "pick_device",
+    "sample_text",
     "save_checkpoint",
     "set_seed",
     "show_source",
