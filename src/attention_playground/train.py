@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class History:
     best_val_loss: float = math.inf
     best_step: int = -1
     seconds: float = 0.0  # wall time, evaluations included
+    eval_seconds: list[float] = field(default_factory=list)  # wall time so far at each evaluation
+    step_seconds: list[float] = field(default_factory=list)  # each step alone, no evaluation
     tokens_seen: int = 0
     device: str = "cpu"
 
@@ -57,12 +60,17 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     return config.min_lr + cosine * (config.learning_rate - config.min_lr)
 
 
-def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast for matmuls where asked for (or 'auto' on a GPU that has it)."""
+def resolve_dtype(device: torch.device, dtype: str) -> str:
+    """'float32' or 'bfloat16': what `dtype` means on `device` ('auto' picks bf16 where it has it)."""
     if dtype == "auto":
         cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         dtype = "bfloat16" if cuda_bf16 or cpu_has_fast_bf16() and device.type == "cpu" else "float32"
-    if dtype == "bfloat16":
+    return dtype
+
+
+def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for matmuls where asked for (or 'auto' on a GPU that has it)."""
+    if resolve_dtype(device, dtype) == "bfloat16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -73,6 +81,29 @@ def cpu_has_fast_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def use_fast_settings(device: torch.device, dtype: str) -> None:
+    """What a GPU user expects: TF32 for float32 matmuls on CUDA, unless float32 was asked for exactly."""
+    if device.type == "cuda" and dtype != "float32":
+        torch.backends.cuda.matmul.allow_tf32 = True  # Ampere and later: ~8x the fp32 matmul rate
+        torch.backends.cudnn.allow_tf32 = True
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device) -> Iterator[None]:
+    """On the CPU, treat numbers below 1e-38 as zero while training.
+
+    Such "denormal" numbers take a slow path through the CPU (GELU of inputs near zero runs 50x
+    slower with them). Losses and weights come out bit for bit the same: they are far above 1e-38.
+    """
+    if device.type != "cpu" or not torch.set_flush_denormal(True):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
@@ -116,6 +147,130 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) 
         return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.99))
 
 
+class Trainer:
+    """train(), one piece at a time: `run()` advances it, `history` holds what happened so far.
+
+    train() is `Trainer(...).run()`. Pieces let a benchmark interleave two runs on one machine, so
+    both see the same (shared, noisy) CPU; `history.seconds` counts only this trainer's own time.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Splits,
+        config: TrainConfig,
+        *,
+        block_size: int | None = None,
+        tokenizer: Tokenizer | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+        resume: Checkpoint | str | os.PathLike | None = None,
+    ):
+        block_size = block_size or getattr(model, "block_size", None)
+        if block_size is None:
+            raise ConfigError("this model reads any context length: pass block_size= to train()")
+        check_long_enough(data.train, block_size, "the training split")
+        check_long_enough(data.val, block_size, "the validation split")
+        if checkpoint_path is not None and tokenizer is None:
+            raise ConfigError("a checkpoint stores the tokenizer: pass tokenizer= with checkpoint_path=")
+        self.model, self.data, self.config, self.block_size = model, data, config, block_size
+        self.tokenizer, self.checkpoint_path = tokenizer, checkpoint_path
+        self.device = pick_device(config.device)
+        use_fast_settings(self.device, config.dtype)
+        model.to(self.device)
+        self.optimizer = make_optimizer(model, config, self.device)
+        self.history = History(device=str(self.device))
+        self.step = 0  # the next step to run
+        if resume is not None:
+            checkpoint = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume, self.device)
+            unwrap(model).load_state_dict(unwrap(checkpoint.model).state_dict())
+            if checkpoint.optimizer_state is not None:
+                self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            self.step = checkpoint.step + 1
+            if checkpoint.val_loss is not None:
+                self.history.best_val_loss = checkpoint.val_loss
+                self.history.best_step = checkpoint.step
+        self.generator = set_seed(config.seed + self.step)  # a resumed run draws fresh batches
+        self.autocast = autocast_context(self.device, config.dtype)
+        self.step_model = torch.compile(model) if config.compile else model
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.config.max_iters
+
+    def evaluate(self, step: int) -> None:
+        config, history = self.config, self.history
+        losses = estimate_loss(
+            self.model, self.data, config.batch_size, self.block_size, config.eval_iters, config.seed,
+            self.device, autocast_context(self.device, config.dtype),
+        )  # fmt: skip
+        history.eval_steps.append(step)
+        history.train_loss.append(losses["train"])
+        history.val_loss.append(losses["val"])
+        if losses["val"] < history.best_val_loss:
+            history.best_val_loss, history.best_step = losses["val"], step
+            if self.checkpoint_path is not None:
+                save_checkpoint(
+                    self.checkpoint_path, self.model, self.tokenizer, config, step, losses["val"],
+                    self.optimizer,
+                )  # fmt: skip
+
+    def train_step(self) -> float:
+        """One optimizer step on one fresh batch; returns that batch's loss."""
+        config, optimizer, step = self.config, self.optimizer, self.step
+        lr = learning_rate_at(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = get_batch(self.data.train, config.batch_size, self.block_size, self.generator, self.device)
+        with self.autocast:
+            _, loss = self.step_model(x, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"the loss became {loss_value} at step {step}: lower learning_rate "
+                f"(now {config.learning_rate:g}) or keep grad_clip on (now {config.grad_clip:g})"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:  # foreach: one call for every gradient, the same numbers
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip, foreach=True)
+        optimizer.step()
+        self.step += 1
+        self.history.learning_rates.append(lr)
+        self.history.tokens_seen += x.numel()
+        return loss_value
+
+    def run(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:
+        """Run the remaining steps, or at most `steps` of them, or until `seconds` have passed."""
+        config, history = self.config, self.history
+        last = config.max_iters if steps is None else min(config.max_iters, self.step + steps)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=last - self.step, desc=f"training on {self.device}", unit="step")
+        self.model.train()
+        began = time.perf_counter()
+        with flush_denormals(self.device):
+            while self.step < last:
+                step_began = time.perf_counter()
+                history.step_losses.append(self.train_step())
+                history.step_seconds.append(time.perf_counter() - step_began)
+                if self.step % config.eval_interval == 0 or self.step == config.max_iters:
+                    self.evaluate(self.step - 1)
+                    history.eval_seconds.append(history.seconds + time.perf_counter() - began)
+                    if bar is not None:
+                        losses = {"train": history.train_loss[-1], "val": history.val_loss[-1]}
+                        bar.set_postfix({name: f"{loss:.4f}" for name, loss in losses.items()})
+                if bar is not None:
+                    bar.update()
+                if seconds is not None and time.perf_counter() - began >= seconds:
+                    break
+        if bar is not None:
+            bar.close()
+        history.seconds += time.perf_counter() - began
+        return history
+
+
 def train(
     model: nn.Module,
     data: Splits,
@@ -132,81 +287,11 @@ def train(
     With `checkpoint_path` (and a tokenizer), the checkpoint with the best val loss so far is kept
     there. `resume` continues a checkpoint's run from the step after it was saved.
     """
-    block_size = block_size or getattr(model, "block_size", None)
-    if block_size is None:
-        raise ConfigError("this model reads any context length: pass block_size= to train()")
-    check_long_enough(data.train, block_size, "the training split")
-    check_long_enough(data.val, block_size, "the validation split")
-    if checkpoint_path is not None and tokenizer is None:
-        raise ConfigError("a checkpoint stores the tokenizer: pass tokenizer= with checkpoint_path=")
-
-    device = pick_device(config.device)
-    model.to(device)
-    optimizer = make_optimizer(model, config, device)
-    history = History(device=str(device))
-    start = 0
-    if resume is not None:
-        checkpoint = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume, device)
-        unwrap(model).load_state_dict(unwrap(checkpoint.model).state_dict())
-        if checkpoint.optimizer_state is not None:
-            optimizer.load_state_dict(checkpoint.optimizer_state)
-        start = checkpoint.step + 1
-        if checkpoint.val_loss is not None:
-            history.best_val_loss, history.best_step = checkpoint.val_loss, checkpoint.step
-    generator = set_seed(config.seed + start)  # a resumed run draws fresh batches
-    autocast = autocast_context(device, config.dtype)
-    step_model = torch.compile(model) if config.compile else model
-
-    def evaluate(step: int) -> None:
-        losses = estimate_loss(
-            model, data, config.batch_size, block_size, config.eval_iters, config.seed, device,
-            autocast_context(device, config.dtype),
-        )  # fmt: skip
-        history.eval_steps.append(step)
-        history.train_loss.append(losses["train"])
-        history.val_loss.append(losses["val"])
-        if losses["val"] < history.best_val_loss:
-            history.best_val_loss, history.best_step = losses["val"], step
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, model, tokenizer, config, step, losses["val"], optimizer)
-
-    steps = range(start, config.max_iters)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(steps, desc=f"training on {device}", unit="step")
-        steps = bar
-    model.train()
-    began = time.perf_counter()
-    for step in steps:
-        lr = learning_rate_at(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = get_batch(data.train, config.batch_size, block_size, generator, device)
-        with autocast:
-            _, loss = step_model(x, y)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"the loss became {loss_value} at step {step}: lower learning_rate "
-                f"(now {config.learning_rate:g}) or keep grad_clip on (now {config.grad_clip:g})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        history.step_losses.append(loss_value)
-        history.learning_rates.append(lr)
-        history.tokens_seen += x.numel()
-        if (step + 1) % config.eval_interval == 0 or step == config.max_iters - 1:
-            evaluate(step)
-            if bar is not None:
-                bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}")
-    if bar is not None:
-        bar.close()
-    history.seconds = time.perf_counter() - began
+    trainer = Trainer(
+        model, data, config, block_size=block_size, tokenizer=tokenizer,
+        checkpoint_path=checkpoint_path, resume=resume,
+    )  # fmt: skip
+    history = trainer.run(progress=progress)
     model.eval()
     return history
 
