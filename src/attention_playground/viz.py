@@ -509,6 +509,7 @@ class AttentionExplorer:
         import ipywidgets as widgets
 
         L, nh, T, _ = prompt.scores.shape
+        head_view(prompt.scores, prompt.labels, layer, head, query, temperature)  # a clear error, not a clamp
         self.prompt = prompt
         self.dpi = dpi
         slider = dict(continuous_update=False, style={"description_width": "80px"})

@@ -1,0 +1,165 @@
+"""The attention explorer's callbacks: move a slider, read what the view shows, check it against the
+model's own attention maps. No kernel and no browser (tests/test_browser.py drives the real one)."""
+
+import matplotlib
+import pytest
+import torch
+
+from attention_playground import (
+    GPT,
+    AttentionLanguageModel,
+    BigramLanguageModel,
+    GPT2Tokenizer,
+    GPTConfig,
+    TokenizerError,
+)
+from attention_playground.tokenizers import visible
+from attention_playground.viz import AttentionExplorer, attention_explorer, prompt_attention
+
+matplotlib.use("Agg")
+
+PROMPT = "ROMEO:\nBut, soft! what light"  # 28 characters, a newline and spaces
+
+
+def make_model(kind: str, vocab_size: int = 65, block_size: int = 32) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if kind == "one_head":
+        config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_embd=16, n_head=1, n_layer=1)
+        return AttentionLanguageModel(config)
+    if kind == "four_heads":
+        config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_embd=16, n_head=4, n_layer=1)
+        return AttentionLanguageModel(config, feed_forward=True)
+    config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_embd=16, n_head=2, n_layer=3)
+    return GPT(config)
+
+
+def models_maps(model, tokenizer, text):
+    idx = torch.tensor([tokenizer.encode(text)])
+    return model.attention_maps(idx)  # (L, 1, nh, T, T) each
+
+
+@pytest.mark.parametrize("kind", ["one_head", "four_heads", "gpt"])
+def test_every_slider_position_shows_the_models_own_attention(kind, char_tokenizer):
+    model = make_model(kind)
+    maps = models_maps(model, char_tokenizer, PROMPT)
+    L, _, nh, T, _ = maps.weights.shape
+    explorer = attention_explorer(model, char_tokenizer, PROMPT)
+    assert (explorer.layer.max, explorer.head.max, explorer.query.max) == (L - 1, nh - 1, T - 1)
+    assert explorer.layer.disabled == (L == 1) and explorer.head.disabled == (nh == 1)
+    for layer, head, query in {(0, 0, 5), (L - 1, nh - 1, T - 1), (L // 2, nh // 2, 0)}:
+        explorer.layer.value, explorer.head.value, explorer.query.value = layer, head, query
+        view = explorer.view
+        assert (view.layer, view.head, view.query) == (layer, head, query)
+        torch.testing.assert_close(view.weights, maps.weights[layer, 0, head])
+        torch.testing.assert_close(view.scores, maps.scores[layer, 0, head])
+        torch.testing.assert_close(view.weights.sum(-1), torch.ones(T))
+        assert (view.weights.triu(1) == 0).all(), "nothing read from the future"
+        assert f"layer {layer}, head {head}: query '{view.labels[query]}' (position {query})" in view.title
+        assert explorer.figure._suptitle.get_text() == view.title
+        assert explorer.title.value == f"<b>{view.title}</b>".replace("'", "&#x27;")
+
+
+def test_temperature_slider_one_is_the_model_and_lower_is_sharper(char_tokenizer):
+    model = make_model("gpt")
+    maps = models_maps(model, char_tokenizer, PROMPT)
+    explorer = attention_explorer(model, char_tokenizer, PROMPT, layer=1, head=1)
+    torch.testing.assert_close(explorer.view.weights, maps.weights[1, 0, 1])
+    maxima = []
+    for temperature in (4.0, 1.0, 0.25):
+        explorer.temperature.value = temperature
+        assert explorer.view.temperature == temperature
+        maxima.append(explorer.view.weights[-1].max().item())
+    assert maxima[0] < maxima[1] < maxima[2]
+    assert "temperature 0.25" in explorer.view.title
+    assert explorer.figure.axes[2].get_title() == "softmax weights (temperature 0.25)"
+
+
+def test_moving_a_slider_redraws_the_image(char_tokenizer):
+    explorer = attention_explorer(make_model("four_heads"), char_tokenizer, PROMPT)
+    before = bytes(explorer.image.value)
+    assert before.startswith(b"\x89PNG")
+    explorer.head.value = 3
+    assert bytes(explorer.image.value) != before
+    assert "head 3" in explorer.title.value
+
+
+def test_char_labels_show_the_prompt_with_visible_spaces_and_newlines(char_tokenizer):
+    explorer = attention_explorer(make_model("one_head"), char_tokenizer, PROMPT)
+    assert explorer.view.labels == [visible(ch) for ch in PROMPT]
+    assert explorer.view.labels[6] == "⏎" and explorer.view.labels[11] == "␣"
+    assert [t.get_text() for t in explorer.figure.axes[3].get_xticklabels()] == explorer.view.labels
+
+
+def test_gpt2_labels_are_the_prompts_pieces():
+    try:
+        tokenizer = GPT2Tokenizer()
+    except TokenizerError as error:
+        pytest.skip(f"no tiktoken gpt2 files (set TIKTOKEN_CACHE_DIR): {error}")
+    model = make_model("gpt", vocab_size=tokenizer.vocab_size)
+    explorer = attention_explorer(model, tokenizer, PROMPT)
+    labels = explorer.view.labels
+    assert len(labels) == len(tokenizer.encode(PROMPT)) < len(PROMPT)
+    assert "".join(labels).replace("␣", " ").replace("⏎", "\n") == PROMPT
+    maps = models_maps(model, tokenizer, PROMPT)
+    explorer.layer.value, explorer.head.value = 2, 1
+    torch.testing.assert_close(explorer.view.weights, maps.weights[2, 0, 1])
+
+
+def test_all_heads_tab_draws_every_layer_and_head_when_opened(char_tokenizer):
+    explorer = attention_explorer(make_model("gpt"), char_tokenizer, PROMPT)
+    assert explorer.heads_figure is None, "drawn only when its tab is opened"
+    explorer.tabs.selected_index = 1
+    assert len(explorer.heads_figure.axes) == 3 * 2
+    first = bytes(explorer.heads_image.value)
+    explorer.layer.value, explorer.head.value, explorer.query.value = 2, 1, 9
+    titles = [ax.get_title() for ax in explorer.heads_figure.axes]
+    assert titles[-1] == "layer 2 head 1"
+    framed = [ax.get_title() for ax in explorer.heads_figure.axes if ax.spines["top"].get_linewidth() == 3]
+    assert framed == ["layer 2 head 1"]
+    assert bytes(explorer.heads_image.value) != first
+    assert "layer 2, head 1" in explorer.heads_title.value and "(position 9)" in explorer.heads_title.value
+
+
+def test_long_prompts_are_cropped_with_a_note(char_tokenizer):
+    model = make_model("gpt", block_size=16)
+    explorer = attention_explorer(model, char_tokenizer, PROMPT)
+    assert len(explorer.view.labels) == 16
+    assert explorer.view.labels == [visible(ch) for ch in PROMPT[:16]]
+    assert "28 tokens" in explorer.prompt.note and "block_size=16" in explorer.prompt.note
+    assert "Note:" in explorer.widget.children[0].value
+
+
+def test_models_without_attention_or_empty_prompts_fail_clearly(char_tokenizer):
+    with pytest.raises(TypeError, match="no attention to explore"):
+        attention_explorer(BigramLanguageModel(65), char_tokenizer, PROMPT)
+    with pytest.raises(ValueError, match="empty"):
+        attention_explorer(make_model("gpt"), char_tokenizer, "")
+    with pytest.raises(ValueError, match="head=5"):
+        attention_explorer(make_model("gpt"), char_tokenizer, PROMPT, head=5)
+
+
+def test_dropout_is_off_while_exploring_and_the_mode_is_restored(char_tokenizer):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=2, dropout=0.5)
+    model = GPT(config).train()
+    first = prompt_attention(model, char_tokenizer, PROMPT)
+    second = prompt_attention(model, char_tokenizer, PROMPT)
+    torch.testing.assert_close(first.weights, second.weights)
+    assert model.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_on_the_gpu(char_tokenizer):
+    model = make_model("gpt").cuda()
+    explorer = attention_explorer(model, char_tokenizer, PROMPT)
+    assert explorer.view.weights.device.type == "cpu"
+
+
+def test_explorer_displays_as_its_widget(char_tokenizer):
+    explorer = attention_explorer(make_model("one_head"), char_tokenizer, PROMPT)
+    assert isinstance(explorer, AttentionExplorer)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert repr(explorer).startswith("AttentionExplorer(layer=0, head=0, query=27")
+    classes = {name for child in (explorer.head, explorer.query) for name in child._dom_classes}
+    assert classes == {"ap-explorer-head", "ap-explorer-query"}
