@@ -55,7 +55,11 @@ def test_every_slider_position_shows_the_models_own_attention(kind, char_tokeniz
         torch.testing.assert_close(view.weights.sum(-1), torch.ones(T))
         assert (view.weights.triu(1) == 0).all(), "nothing read from the future"
         assert f"layer {layer}, head {head}: query '{view.labels[query]}' (position {query})" in view.title
-        assert explorer.figure._suptitle.get_text() == view.title
+        assert explorer.figure._suptitle is None, "the title is the HTML line above the picture"
+        assert (
+            explorer.figure.axes[3].get_title()
+            == f"what query '{view.labels[query]}' (position {query}) reads"
+        )
         assert explorer.title.value == f"<b>{view.title}</b>".replace("'", "&#x27;")
 
 
@@ -117,7 +121,10 @@ def test_all_heads_tab_draws_every_layer_and_head_when_opened(char_tokenizer):
     framed = [ax.get_title() for ax in explorer.heads_figure.axes if ax.spines["top"].get_linewidth() == 3]
     assert framed == ["layer 2 head 1"]
     assert bytes(explorer.heads_image.value) != first
-    assert "layer 2, head 1" in explorer.heads_title.value and "(position 9)" in explorer.heads_title.value
+    assert (
+        "layer 2, head 1 framed" in explorer.heads_title.value
+        and "(position 9)" in explorer.heads_title.value
+    )
 
 
 def test_long_prompts_are_cropped_with_a_note(char_tokenizer):

@@ -10,6 +10,7 @@ from matplotlib.patches import Rectangle
 from attention_playground import History, masked_softmax
 from attention_playground.viz import (
     HeadPatterns,
+    PromptAttention,
     draw_attention,
     head_patterns,
     head_view,
@@ -17,6 +18,7 @@ from attention_playground.viz import (
     plot_head_view,
     plot_heads,
     plot_loss_curves,
+    plot_prompt_heads,
     plot_softmax_scales,
     softmax_explorer,
     uniform_attention,
@@ -129,6 +131,20 @@ def test_plot_head_view_axes_titles_and_highlighted_row():
     torch.testing.assert_close(heights, view.weights[3])
     query_label = [t for t in bars.get_xticklabels() if t.get_text() == "d"][0]
     assert query_label.get_color() == "C3"
+
+
+def test_plot_head_view_without_title_and_the_all_heads_view():
+    scores = random_scores()
+    view = head_view(scores, list("abcdef"), 1, 2, 4)
+    assert plot_head_view(view, title=False)._suptitle is None
+    prompt = PromptAttention([0] * 6, list("abcdef"), scores, masked_softmax(scores), "")
+    fig = plot_prompt_heads(prompt, temperature=0.5, highlight=(1, 2), highlight_query=4)
+    assert len(fig.axes) == 2 * 3
+    expected = "every head's softmax weights at temperature 0.5; layer 1, head 2 framed in red; "
+    assert fig._suptitle.get_text() == expected + "query 'e' (position 4) outlined"
+    shown = torch.as_tensor(fig.axes[5].images[0].get_array().data)
+    torch.testing.assert_close(shown, masked_softmax(scores[1, 2], temperature=0.5))
+    assert plot_prompt_heads(prompt, title=False)._suptitle is None
 
 
 def test_plot_head_view_long_prompts_thin_their_heatmap_labels_but_keep_the_query():

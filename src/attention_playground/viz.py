@@ -73,8 +73,11 @@ def draw_attention(
                 text = "-inf" if value == float("-inf") else f"{value:.2f}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=6, color="white")
     if highlight_query is not None:
+        linewidth = min(2.0, max(0.8, 40 / Tq))  # thin enough to leave a long prompt's row visible
         ax.add_patch(
-            plt.Rectangle((-0.5, highlight_query - 0.5), Tk, 1, fill=False, edgecolor="red", linewidth=2)
+            plt.Rectangle(
+                (-0.5, highlight_query - 0.5), Tk, 1, fill=False, edgecolor="red", linewidth=linewidth
+            )
         )
     if title:
         ax.set_title(title, fontsize=10)
@@ -347,9 +350,9 @@ def draw_query_bars(
     ax.set_title(f"what query '{labels[query]}' (position {query}) reads", fontsize=10)
 
 
-def plot_head_view(view: HeadView, width: float = 10.0) -> Figure:
+def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> Figure:
     """Raw scores, masked scores and softmax weights of one head (the query's row outlined in red),
-    and the query's weights as bars.
+    and the query's weights as bars. `title=False` leaves out view.title (the explorer shows it above).
 
     Laid out by hand (no constrained layout): the explorer redraws this at every slider move.
     """
@@ -358,13 +361,14 @@ def plot_head_view(view: HeadView, width: float = 10.0) -> Figure:
     side = (width - left - gap - 2 * colorbar_room) / 3  # each heatmap is side x side inches
     below = 0.95 if wide else 0.55  # room for the key labels and axis label under the heatmaps
     bars_height, bars_below = 1.35, 0.75 if wide else 0.4
-    height = 0.5 + 0.25 + side + below + 0.3 + bars_height + bars_below
+    top = 0.5 if title else 0.1  # room for the suptitle
+    height = top + 0.25 + side + below + 0.3 + bars_height + bars_below
 
     def rect(x: float, y: float, w: float, h: float) -> list[float]:  # inches -> figure fractions
         return [x / width, y / height, w / width, h / height]
 
     fig = plt.figure(figsize=(width, height))
-    heat_y = height - 0.5 - 0.25 - side
+    heat_y = height - top - 0.25 - side
     xs = (left, left + side + gap, left + 2 * side + gap + colorbar_room)
     raw_ax, masked_ax, weights_ax = (fig.add_axes(rect(x, heat_y, side, side)) for x in xs)
     bars_ax = fig.add_axes(rect(left, bars_below, width - left - 0.3, bars_height))
@@ -397,7 +401,8 @@ def plot_head_view(view: HeadView, width: float = 10.0) -> Figure:
     top_positions = [position for position, _, _ in view.top]
     bar_labels, bar_fontsize = _thin_labels(view.labels, width - left - 0.3, keep=view.query)
     draw_query_bars(bars_ax, view.weights[view.query], bar_labels, view.query, top_positions, bar_fontsize)
-    fig.suptitle(view.title, fontsize=11, y=1 - 0.12 / height, va="top")
+    if title:
+        fig.suptitle(view.title, fontsize=11, y=1 - 0.12 / height, va="top")
     plt.close(fig)
     return fig
 
@@ -408,15 +413,35 @@ def plot_prompt_heads(
     highlight: tuple[int, int] | None = None,
     highlight_query: int | None = None,
     size: float = 2.4,
+    title: bool = True,
 ) -> Figure:
     """Every layer's heads over the prompt, at `temperature`: the explorer's "all heads" view."""
     weights = masked_softmax(prompt.scores, temperature=temperature)  # (L, nh, T, T)
-    title = "every head's softmax weights" + (
-        f" at temperature {temperature:.3g}" if temperature != 1 else ""
+    return plot_heads(
+        weights,
+        prompt.labels,
+        prompt_heads_title(prompt, temperature, highlight, highlight_query) if title else None,
+        size,
+        highlight,
+        highlight_query,
     )
+
+
+def prompt_heads_title(
+    prompt: PromptAttention,
+    temperature: float = 1.0,
+    highlight: tuple[int, int] | None = None,
+    highlight_query: int | None = None,
+) -> str:
+    """What plot_prompt_heads shows, in words."""
+    title = "every head's softmax weights"
+    if temperature != 1:
+        title += f" at temperature {temperature:.3g}"
+    if highlight is not None:
+        title += f"; layer {highlight[0]}, head {highlight[1]} framed in red"
     if highlight_query is not None:
         title += f"; query '{prompt.labels[highlight_query]}' (position {highlight_query}) outlined"
-    return plot_heads(weights, prompt.labels, title, size, highlight, highlight_query)
+    return title
 
 
 class HeadPatterns(NamedTuple):
@@ -512,11 +537,11 @@ class AttentionExplorer:
         head_view(prompt.scores, prompt.labels, layer, head, query, temperature)  # a clear error, not a clamp
         self.prompt = prompt
         self.dpi = dpi
-        slider = dict(continuous_update=False, style={"description_width": "80px"})
+        slider = dict(continuous_update=False, style={"description_width": "90px"})
         self.layer = widgets.IntSlider(layer, 0, L - 1, description="layer", disabled=L == 1, **slider)
         self.head = widgets.IntSlider(head, 0, nh - 1, description="head", disabled=nh == 1, **slider)
         self.query = widgets.IntSlider(
-            T - 1 if query is None else query, 0, T - 1, description="query position", **slider
+            T - 1 if query is None else query, 0, T - 1, description="query", **slider
         )
         self.temperature = widgets.FloatLogSlider(
             temperature, base=2, min=-3, max=3, step=0.25, description="temperature",
@@ -562,7 +587,7 @@ class AttentionExplorer:
             self.prompt.scores, self.prompt.labels, self.layer.value, self.head.value, self.query.value,
             self.temperature.value,
         )  # fmt: skip
-        self.figure = plot_head_view(self.view)
+        self.figure = plot_head_view(self.view, title=False)  # the title is the HTML line above it
         self.image.value = figure_png(self.figure, self.dpi)
         self.title.value = f"<b>{html.escape(self.view.title)}</b>"
         if self.tabs.selected_index == 1:
@@ -573,14 +598,11 @@ class AttentionExplorer:
         key = (self.layer.value, self.head.value, self.query.value, self.temperature.value)
         if key == self._heads_drawn_for:
             return
-        self.heads_figure = plot_prompt_heads(
-            self.prompt, self.temperature.value, highlight=key[:2], highlight_query=key[2]
-        )
+        layer, head, query, temperature = key
+        self.heads_figure = plot_prompt_heads(self.prompt, temperature, (layer, head), query, title=False)
         self.heads_image.value = figure_png(self.heads_figure, self.dpi)
-        self.heads_title.value = (
-            f"<b>every layer and head; layer {key[0]}, head {key[1]} framed in red, "
-            f"query '{html.escape(self.prompt.labels[key[2]])}' (position {key[2]}) outlined</b>"
-        )
+        title = prompt_heads_title(self.prompt, temperature, (layer, head), query)
+        self.heads_title.value = f"<b>{html.escape(title)}</b>"
         self._heads_drawn_for = key
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
