@@ -18,9 +18,11 @@ tokens with and without it. It prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
+import gc
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -89,8 +91,44 @@ def matmul_probe(sizes: Sequence[int] = (1024, 2048), repeats: int = 3) -> float
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (ru_maxrss is in KiB on Linux, bytes on macOS)."""
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def _proc_status_mb(name: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
+    return None
+
+
+def start_memory_window() -> float:
+    """Free what can be freed, restart the peak-RSS mark where Linux allows it; returns RSS now (MB).
+
+    Linux keeps a process's peak RSS (VmHWM); writing 5 to /proc/self/clear_refs resets it, and
+    glibc's malloc_trim hands freed heap back, so the next peak is what the next work needs.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    now = _proc_status_mb("VmRSS")
+    return now if now is not None else peak_rss_mb()
+
+
+def memory_window_peak() -> float:
+    """Peak RSS (MB) since start_memory_window (or since the start, where it cannot be reset)."""
+    peak = _proc_status_mb("VmHWM")
+    return peak if peak is not None else peak_rss_mb()
 
 
 @torch.no_grad()
@@ -126,8 +164,8 @@ class Run:
     stop_at: int  # steps to run (max_iters, or fewer for --quick: the schedule stays the same)
     model: GPT = field(init=False)
     trainer: Trainer = field(init=False)
-    rss_before: float = 0.0
-    rss_after_first_slice: float = 0.0
+    rss_before: float = 0.0  # MB, at the start of its first slice
+    rss_peak: float = 0.0  # MB, the process's peak during its first slice
     full_val: float = float("nan")
 
     def start(self, splits: Splits) -> None:
@@ -157,10 +195,12 @@ def interleave(runs: list[Run], slice_seconds: float, probe: Callable[[], None],
             return
         run = min(waiting, key=lambda r: r.trainer.history.seconds)
         first = run.trainer.step == 0
+        if first:
+            run.rss_before = start_memory_window()
         before = run.trainer.history.seconds
         run.trainer.run(steps=run.stop_at - run.trainer.step, seconds=slice_seconds)
         if first:
-            run.rss_after_first_slice = peak_rss_mb()
+            run.rss_peak = memory_window_peak()
         since_probe += run.trainer.history.seconds - before
         if since_probe >= probe_every:
             probe()
@@ -277,7 +317,6 @@ def run_bench(
         Run("cpu preset", cpu_model, cpu_train, cpu_stop),
     ]
     for run in runs:
-        run.rss_before = peak_rss_mb()
         run.start(splits)
     interleave(runs, slice_seconds, probe, probe_every=10.0)
     probe()
@@ -305,7 +344,7 @@ def run_bench(
         gflops = flops_per_token(run.model) * tokens_per_s / 1e9
         hit = run.reached(TARGET_VAL_LOSS)
         dtype = resolve_dtype(torch.device("cpu"), run.train_config.dtype)
-        rss = run.rss_after_first_slice - run.rss_before
+        rss = run.rss_peak - run.rss_before
         rows.append([
             run.name, _shape(run.model_config), str(run.train_config.batch_size),
             f"{run.train_config.learning_rate:g}", dtype, str(run.trainer.step), f"{ms:.1f}",
@@ -321,9 +360,10 @@ def run_bench(
         }  # fmt: skip
     _table(rows, out)
     out(
-        f"RSS MB: growth of the process's peak resident memory during the run's first slice; "
-        f"whole process peak: {peak_rss_mb():.0f} MB. full val: the whole val split in back-to-back "
-        "windows (untimed)."
+        "RSS MB: how far the process's resident memory peaked above where it was when the run's first "
+        f"slice began\n(activations, gradients, optimizer state); the whole process peaked at "
+        f"{peak_rss_mb():.0f} MB, torch included.\nfull val: the whole val split in back-to-back "
+        "windows of block_size (untimed)."
     )
 
     out("")
