@@ -318,6 +318,13 @@ def run_bench(
     ]
     for run in runs:
         run.start(splits)
+        t = run.train_config
+        out(
+            f"  {run.name}: {_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch "
+            f"{t.batch_size}, AdamW lr {t.learning_rate:g} (warmup {t.warmup}, cosine to {t.min_lr:g} at "
+            f"step {t.max_iters}), {run.stop_at} steps, {t.eval_iters} eval batches every {t.eval_interval}"
+        )
+    out("training both runs" + (" (about 2-3 minutes on 2 cores)..." if ref_stop >= 2000 else "..."))
     interleave(runs, slice_seconds, probe, probe_every=10.0)
     probe()
     for run in runs:
