@@ -225,7 +225,8 @@ up to the LayerNorm stage, then the 10.8M-parameter model with block 256 and dro
 steps), so its column is not comparable number for number.
 
 These runs are short, and longer training changes the gaps between the stages: the parameter cells
-of notebooks 04 and 05 say what five times as many steps give for the first four.
+of notebooks 04 and 05 say what five times as many steps give for the first four (with their
+block of 32).
 """
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
