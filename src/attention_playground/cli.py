@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure training and sampling speed on this machine",
         description="Train the nanoGPT CPU reference recipe and the cpu preset side by side, then time "
         "sampling with and without the KV cache; prints ms/step, tokens/s, GFLOP/s, MFU, memory, val "
-        "losses and the time to val loss 1.886 (about 4 minutes on 2 cores).",
+        "losses and the time to val loss 1.886 (3-4 minutes on 2 cores).",
     )
     bench.add_argument(
         "--quick", action="store_true", help="the same recipes stopped early: under a minute, same columns"
