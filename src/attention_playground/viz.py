@@ -338,7 +338,12 @@ def draw_query_bars(
         ax.text((query + T) / 2, 0.95, "future: masked", ha="center", va="top", fontsize=8, color="0.35")
     for position in top:
         value = weights[position].item()
-        ax.text(position, value + 0.02, f"{value:.2f}", ha="center", va="bottom", fontsize=7)
+        inside = value > 0.8  # a label above a tall bar would leave the axes: write it inside
+        ax.text(
+            position, value - 0.02 if inside else value + 0.02, f"{value:.2f}", ha="center",
+            va="top" if inside else "bottom", fontsize=7, color="white" if inside else "black",
+            rotation=90 if T > 32 else 0,  # upright labels of neighbouring bars would overlap
+        )  # fmt: skip
     rotation = 90 if max(len(label) for label in labels) > 1 else 0
     ticks = [(i, label) for i, label in enumerate(labels) if label]  # "" means no tick
     ax.set_xticks([i for i, _ in ticks], [lab for _, lab in ticks], fontsize=fontsize, rotation=rotation)
