@@ -4,6 +4,7 @@ Runs a copy of notebooks/07_attention_explorer.ipynb in a temporary folder (auto
 the real one), moves the explorer's head and query sliders with the keyboard, and checks that the
 picture and its title follow. Screenshots go to test-artifacts/ (gitignored). With
 ATTENTION_PLAYGROUND_UPDATE_IMAGES=1 the explorer's screenshot also replaces images/explorer.png.
+It skips without Chromium or playwright, unless ATTENTION_PLAYGROUND_REQUIRE_BROWSER=1 (CI) says fail.
 
     pytest -m browser tests/test_browser.py   # about a minute on 2 CPU cores (the notebook trains)
 """
@@ -122,11 +123,21 @@ def log_tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip where the browser is optional; fail where CI says it must run."""
+    if os.environ.get("ATTENTION_PLAYGROUND_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"ATTENTION_PLAYGROUND_REQUIRE_BROWSER=1, but this test {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    pytest.importorskip("playwright.sync_api", reason="needs the playwright package: pip install playwright")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("needs the playwright package (pip install playwright; never `playwright install`)")
     if not CHROMIUM.exists():
-        pytest.skip(f"needs Chromium at {CHROMIUM} (Debian: apt-get install -y chromium)")
+        skip_or_fail(f"needs Chromium at {CHROMIUM} (Debian: apt-get install -y chromium)")
     folder = tmp_path / "lab"
     folder.mkdir()
     shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
