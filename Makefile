@@ -29,8 +29,11 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# A second `make train` keeps the first run's checkpoint and writes beside it.
+RUN_DIR ?= $(if $(wildcard runs/$(PRESET)-char/ckpt.pt),runs/$(PRESET)-char-$(shell date +%Y%m%d-%H%M%S),runs/$(PRESET)-char)
+
 train: setup
-	$(VENV)/bin/attention-playground train --preset $(PRESET) --out runs/$(PRESET)-char --force
+	$(VENV)/bin/attention-playground train --preset $(PRESET) --out $(RUN_DIR)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
