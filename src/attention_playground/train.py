@@ -201,7 +201,7 @@ class Trainer:
         config, history = self.config, self.history
         losses = estimate_loss(
             self.model, self.data, config.batch_size, self.block_size, config.eval_iters, config.seed,
-            self.device, autocast_context(self.device, config.dtype),
+            self.device, self.autocast,
         )  # fmt: skip
         history.eval_steps.append(step)
         history.train_loss.append(losses["train"])
