@@ -72,3 +72,17 @@ def test_checkpoint_from_a_different_vocabulary(tmp_path, char_tokenizer):
     with pytest.raises(CheckpointError, match="its tokenizer has 65 tokens but its model has vocab_size=3"):
         save_checkpoint(tmp_path / "bad.pt", mismatched, char_tokenizer)
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_checkpoint_from_before_activation_was_a_setting_loads_as_gelu(tmp_path, char_tokenizer):
+    """Checkpoints saved before GPTConfig had `activation` hold GELU models: they must still load as such."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2, activation="gelu")).eval()
+    path = save_checkpoint(tmp_path / "ckpt.pt", model, char_tokenizer)
+    payload = torch.load(path, weights_only=True)
+    del payload["model"]["config"]["activation"]  # as written by the earlier version
+    torch.save(payload, path)
+    loaded = load_checkpoint(path).model.eval()
+    assert loaded.config.activation == "gelu"
+    idx = torch.randint(65, (2, 16))
+    assert torch.equal(model(idx)[0], loaded(idx)[0])

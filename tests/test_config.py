@@ -21,6 +21,7 @@ def test_defaults_are_valid_and_frozen():
         ({"block_size": -3}, "block_size=-3"),
         ({"vocab_size": 2.5}, "vocab_size=2.5"),
         ({"dropout": 1.0}, "dropout=1.0 must be in [0, 1)"),
+        ({"activation": "tanh"}, "activation='tanh' must be one of relu, gelu"),
     ],
 )
 def test_gpt_config_says_what_to_change(kwargs, message):

@@ -9,6 +9,7 @@ from attention_playground import (
     AttentionLanguageModel,
     BigramLanguageModel,
     ConfigError,
+    FeedForward,
     GPTConfig,
     generate,
     get_batch,
@@ -131,3 +132,16 @@ def test_dropout_only_in_training():
     assert_close(model(idx)[0], model(idx)[0])
     model.train()
     assert not torch.allclose(model(idx)[0], model(idx)[0])
+
+
+@pytest.mark.parametrize(("activation", "expected"), [("relu", [0.0, 0.0, 0.0, 1.0, 2.0]), ("gelu", None)])
+def test_feed_forward_applies_the_configured_activation(activation, expected):
+    """Linear -> activation -> Linear: with identity-like weights the middle shows through."""
+    ffwd = FeedForward(GPTConfig(n_embd=1, n_head=1, activation=activation))
+    with torch.no_grad():
+        ffwd.net[0].weight.copy_(torch.tensor([[1.0], [0.0], [0.0], [0.0]]))  # (4C, C)
+        ffwd.net[2].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))  # (C, 4C)
+        x = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])[:, None]  # (T, C)
+        y = ffwd(x)[:, 0]
+    expected = torch.tensor(expected) if expected else torch.nn.functional.gelu(x[:, 0])
+    assert_close(y, expected)

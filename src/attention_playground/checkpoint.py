@@ -48,12 +48,12 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 
 def model_from_spec(spec: dict[str, Any]) -> nn.Module:
     kind = spec.get("kind")
-    if kind == "gpt":
-        return GPT(config_from_dict(GPTConfig, spec["config"]))
-    if kind == "attention_lm":
-        return AttentionLanguageModel(
-            config_from_dict(GPTConfig, spec["config"]), feed_forward=spec["feed_forward"]
-        )
+    if kind in ("gpt", "attention_lm"):
+        # checkpoints saved before GPTConfig had `activation` were trained with GELU
+        config = config_from_dict(GPTConfig, {"activation": "gelu", **spec["config"]})
+        if kind == "gpt":
+            return GPT(config)
+        return AttentionLanguageModel(config, feed_forward=spec["feed_forward"])
     if kind == "bigram":
         return BigramLanguageModel(spec["vocab_size"])
     raise CheckpointError(f"unknown model kind {kind!r} in checkpoint")

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
+ACTIVATIONS = ("relu", "gelu")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -28,6 +29,7 @@ class GPTConfig:
     n_layer: int = 4
     dropout: float = 0.0
     bias: bool = False  # biases in Linear layers and LayerNorm
+    activation: str = "relu"  # in the feed-forward layer: the lecture's ReLU, or GPT-2's "gelu"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
@@ -43,6 +45,10 @@ class GPTConfig:
         _require(
             isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
             f"dropout={self.dropout!r} must be in [0, 1)",
+        )
+        _require(
+            self.activation in ACTIVATIONS,
+            f"activation={self.activation!r} must be one of {', '.join(ACTIVATIONS)}",
         )
 
     @property

@@ -10,15 +10,17 @@ from .attention import AttentionMaps, Head, KVCache, MultiHeadAttention
 from .config import GPTConfig
 from .generate import LanguageModel, next_token
 
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
 
 class FeedForward(nn.Module):
-    """Each position thinks on its own about what it gathered: Linear -> GELU -> Linear."""
+    """Each position thinks on its own about what it gathered: Linear -> ReLU -> Linear."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias),  # (B, T, 4C)
-            nn.GELU(),  # the lecture uses ReLU; GPT-2 uses GELU
+            ACTIVATION_LAYERS[config.activation](),  # the lecture's ReLU, or GPT-2's GELU (slower on a CPU)
             nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias),  # (B, T, C)
             nn.Dropout(config.dropout),
         )
