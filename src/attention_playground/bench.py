@@ -67,7 +67,7 @@ def flops_per_token(model: GPT) -> int:
     that backward. 12 L T C: the attention scores q.k and the weighted sum of values, forward and
     backward, over the full T x T square, as nanoGPT and the PaLM paper count them (causal masking
     makes half of that square unnecessary: counting only the lower half lowers the total by about
-    4% for the models here). Element-wise work (GELU, LayerNorm, softmax, AdamW) is not counted.
+    4% for the models here). Element-wise work (ReLU, LayerNorm, softmax, AdamW) is not counted.
     """
     c = model.config
     return 6 * linear_weights(model) + 12 * c.n_layer * c.block_size * c.n_embd
