@@ -75,6 +75,18 @@ def test_flush_to_zero_is_switched_off_afterwards():
     assert (tiny * 1.0).item() != 0.0, "denormals are numbers again after training"
 
 
+def test_flush_to_zero_set_by_the_user_stays_on():
+    tiny = torch.tensor([1e-40])  # a denormal float32
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        with flush_denormals(CPU):
+            assert (tiny * 1.0).item() == 0.0
+        assert (tiny * 1.0).item() == 0.0, "training must not undo the user's own setting"
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_a_run_in_pieces_equals_a_run_in_one_go(shakespeare_splits):
     torch.manual_seed(QUICK.seed)
     whole = train(GPT(SMALL), shakespeare_splits, QUICK)

@@ -97,13 +97,18 @@ def flush_denormals(device: torch.device) -> Iterator[None]:
     Such "denormal" numbers take a slow path through the CPU (GELU of inputs near zero runs 50x
     slower with them). Losses and weights come out bit for bit the same: they are far above 1e-38.
     """
-    if device.type != "cpu" or not torch.set_flush_denormal(True):
-        yield
+    if device.type != "cpu" or denormals_flushed() or not torch.set_flush_denormal(True):
+        yield  # not a CPU, already on (the caller's setting, left as it is), or not supported
         return
     try:
         yield
     finally:
         torch.set_flush_denormal(False)
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread already treats denormal floats as zero (PyTorch has no getter for it)."""
+    return (torch.tensor([1e-40]) * 1.0).item() == 0.0  # 1e-40 is a denormal float32
 
 
 @torch.no_grad()
