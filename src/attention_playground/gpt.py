@@ -10,8 +10,6 @@ from .attention import AttentionMaps, Head, KVCache, MultiHeadAttention
 from .config import GPTConfig
 from .generate import LanguageModel, next_token
 
-ACTIVATION_LAYERS = {"relu": nn.ReLU, "gelu": nn.GELU}
-
 
 class FeedForward(nn.Module):
     """Each position thinks on its own about what it gathered: Linear -> ReLU -> Linear."""
@@ -20,7 +18,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias),  # (B, T, 4C)
-            ACTIVATION_LAYERS[config.activation](),  # the lecture's ReLU, or GPT-2's GELU (slower on a CPU)
+            nn.ReLU() if config.activation == "relu" else nn.GELU(),  # the lecture's, or GPT-2's
             nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias),  # (B, T, C)
             nn.Dropout(config.dropout),
         )
