@@ -137,6 +137,29 @@ def test_notebook_presets_keep_float32_and_their_numbers():
     )
 
 
+def test_compiled_steps_are_traced_with_views_recomputed(shakespeare_splits, monkeypatch):
+    """So ReLU's mask is recomputed in backward, not saved as a (slowly stored) bool tensor; the
+    global knob is left as it was found. torch.compile is replaced by a recorder: no compile here."""
+    from torch._functorch import config as functorch_config
+
+    seen = []
+
+    def recording_compile(model):
+        def step_model(*args, **kwargs):
+            seen.append(functorch_config.recompute_views)
+            return model(*args, **kwargs)
+
+        return step_model
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    before = functorch_config.recompute_views
+    torch.manual_seed(0)
+    config = dataclasses.replace(QUICK, compile=True, max_iters=3, eval_interval=3)
+    train(GPT(SMALL), shakespeare_splits, config)
+    assert seen == [True, True, True]  # every training step; evaluation runs the plain model
+    assert functorch_config.recompute_views == before
+
+
 @pytest.mark.parametrize("dtype", ["float32", "auto"])
 def test_no_cuda_settings_touched_on_the_cpu(dtype):
     before = torch.backends.cuda.matmul.allow_tf32
