@@ -55,8 +55,21 @@ def test_quick_bench_prints_every_column(capsys):
     assert all(r["same_within_block"] for r in results["kv_cache"].values())
 
 
+def test_bench_compile_compiles_both_runs(capsys, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)  # no compiling here
+    results = run_bench(quick=True, compile=True, steps=1, kv_tokens=1, probe_sizes=(32,), val_tokens=256)
+    printed = capsys.readouterr().out
+    assert "bench --quick --compile" in printed and "compiling is in their wall time" in printed
+    assert printed.count("float32 compiled") == 2
+    assert [model.config.n_layer for model in compiled] == [4, 2]  # the reference's, the cpu preset's
+    assert set(results["runs"]) == {"reference", "cpu preset"}
+
+
 def test_bench_is_a_cli_subcommand():
     assert build_parser().parse_args(["bench", "--quick"]).quick
+    assert build_parser().parse_args(["bench", "--compile"]).compile
+    assert not build_parser().parse_args(["bench"]).compile
     with pytest.raises(SystemExit) as exit_info:
         main(["--no-such-option"])
     assert exit_info.value.code == 2

@@ -263,6 +263,7 @@ def _table(rows: list[list[str]], out: Callable[[str], None]) -> None:
 def run_bench(
     quick: bool = False,
     *,
+    compile: bool = False,
     steps: int | None = None,
     kv_tokens: int | None = None,
     probe_sizes: Sequence[int] = (1024, 2048),
@@ -273,8 +274,8 @@ def run_bench(
     """Run the benchmark and print it; returns the figures as a dict.
 
     quick: the same two recipes, stopped after 200 and 100 steps (their schedules unchanged), and
-    200 new tokens for the KV cache. steps / kv_tokens / probe_sizes / val_tokens shrink it further
-    (the tests use them).
+    200 new tokens for the KV cache. compile: both runs torch.compile their model. steps /
+    kv_tokens / probe_sizes / val_tokens shrink it further (the tests use them).
     """
     began = time.perf_counter()
     preset = PRESETS["cpu"]
@@ -284,6 +285,9 @@ def run_bench(
     ref_model, ref_train = REFERENCE
     cpu_model = preset.model_config(tokenizer.vocab_size)
     cpu_train = dataclasses.replace(preset.train, device="cpu")
+    if compile:
+        ref_train = dataclasses.replace(ref_train, compile=True)
+        cpu_train = dataclasses.replace(cpu_train, compile=True)
     ref_stop, cpu_stop = ref_train.max_iters, cpu_train.max_iters
     if quick:
         ref_stop, cpu_stop = 200, 100
@@ -295,8 +299,9 @@ def run_bench(
     kv_tokens = kv_tokens if kv_tokens is not None else (200 if quick else 1000)
 
     bf16 = "yes" if cpu_has_fast_bf16() else "no"
+    flags = (" --quick" if quick else "") + (" --compile" if compile else "")
     out(
-        f"attention-playground bench{' --quick' if quick else ''}: torch {torch.__version__}, "
+        f"attention-playground bench{flags}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.machine()} {platform.processor() or ''}".rstrip()
         + f", native bf16 matmuls: {bf16}"
     )
@@ -304,7 +309,9 @@ def run_bench(
         "Tiny Shakespeare, char tokens. Two runs in one process take turns in ~1 s slices, so both see "
         "the same machine;\neach run's wall time counts only its own slices (training steps and its own "
         "evaluations),\nnot model setup, the other run, the matmul probes, or the untimed full-split val."
-    )
+        + ("\n--compile: both runs are torch.compiled; compiling is in their wall time and first step, "
+           "not in ms/step (a median)." if compile else "")
+    )  # fmt: skip
     probes: list[float] = []
 
     def probe() -> None:
@@ -351,6 +358,7 @@ def run_bench(
         gflops = flops_per_token(run.model) * tokens_per_s / 1e9
         hit = run.reached(TARGET_VAL_LOSS)
         dtype = resolve_dtype(torch.device("cpu"), run.train_config.dtype)
+        dtype += " compiled" if run.train_config.compile else ""
         rss = run.rss_peak - run.rss_before
         rows.append([
             run.name, _shape(run.model_config), str(run.train_config.batch_size),
@@ -419,7 +427,7 @@ def run_bench(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import OneLineParser
+    from .cli import BENCH_COMPILE_HELP, OneLineParser
 
     parser = OneLineParser(prog="python -m attention_playground.bench", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -427,12 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the same recipes stopped after 200 and 100 steps, 200 KV-cache tokens: under a minute",
     )
+    parser.add_argument("--compile", action="store_true", help=BENCH_COMPILE_HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    run_bench(quick=args.quick)
+    run_bench(quick=args.quick, compile=args.compile)
     return 0
 
 

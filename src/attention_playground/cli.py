@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 
 from .errors import PlaygroundError
 
+BENCH_COMPILE_HELP = "torch.compile both runs (about 25 s each: in their wall time, not in ms/step, a median)"
+
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad options end in one readable line (and exit 2), not a usage dump or a traceback."""
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick", action="store_true", help="the same recipes stopped early: under a minute, same columns"
     )
+    bench.add_argument("--compile", action="store_true", help=BENCH_COMPILE_HELP)
     return parser
 
 
@@ -227,7 +230,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from .bench import run_bench
 
-    run_bench(quick=args.quick)
+    run_bench(quick=args.quick, compile=args.compile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
