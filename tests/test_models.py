@@ -15,7 +15,7 @@ from attention_playground import (
     get_batch,
     get_preset,
 )
-from attention_playground.generate import sample_text
+from attention_playground.sampling import sample_text
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attention_playground import GPT, PRESETS, GPTConfig, TrainConfig, get_batch, learning_rate_at, train
-from attention_playground.train import (
+from attention_playground.training import (
     Trainer,
     autocast_context,
     cpu_has_fast_bf16,
@@ -24,7 +24,7 @@ QUICK = TrainConfig(
     min_lr=3e-4, device="cpu",
 )  # fmt: skip
 CPU = torch.device("cpu")
-train_module = importlib.import_module("attention_playground.train")  # the package exports train()
+train_module = importlib.import_module("attention_playground.training")  # the package exports train()
 
 
 def plain_loop(splits, config: TrainConfig) -> list[float]:
@@ -129,7 +129,10 @@ def test_notebook_presets_keep_float32_and_their_numbers():
     assert not tiny.train.compile and not lecture.train.compile
     assert tiny.model == GPTConfig(block_size=32, n_embd=64, n_head=4, n_layer=2, dropout=0.0)
     assert (tiny.train.batch_size, tiny.train.max_iters, tiny.train.learning_rate) == (16, 300, 3e-3)
-    assert lecture.model == GPTConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2)
+    assert lecture.model == GPTConfig(
+        block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2,
+        bias=True, qkv_bias=False, embedding_dropout=False,
+    )  # fmt: skip
     assert (lecture.train.batch_size, lecture.train.max_iters, lecture.train.learning_rate) == (
         64,
         5000,

@@ -24,11 +24,11 @@ from .errors import (
     TokenizerError,
     TrainingDiverged,
 )
-from .generate import generate, sample_text
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
+from .sampling import generate, sample_text
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
-from .train import History, estimate_loss, learning_rate_at, train
+from .training import History, estimate_loss, learning_rate_at, train
 
 __version__ = "0.1.0"
 

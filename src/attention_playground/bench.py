@@ -36,7 +36,7 @@ from .config import PRESETS, GPTConfig, TrainConfig
 from .data import Splits, load_text, split
 from .gpt import GPT
 from .tokenizers import encode_corpus, get_tokenizer
-from .train import Trainer, cpu_has_fast_bf16, resolve_dtype
+from .training import Trainer, cpu_has_fast_bf16, resolve_dtype
 
 TARGET_VAL_LOSS = 1.886  # nanoGPT's val loss after the reference recipe's 2000 steps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .generate import LanguageModel
+from .model import LanguageModel
 
 
 class BigramLanguageModel(LanguageModel):

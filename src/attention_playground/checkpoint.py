@@ -7,7 +7,6 @@ checkpoint holds only tensors and plain values and loading one runs no code.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from torch import nn
 from .bigram import BigramLanguageModel
 from .config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
 from .errors import CheckpointError, PlaygroundError
+from .files import atomic_write
 from .gpt import GPT, AttentionLanguageModel
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
@@ -80,15 +80,8 @@ def save_checkpoint(
         "val_loss": None if val_loss is None else float(val_loss),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)  # a reader sees the old file or the new one, never half of one
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:  # a reader sees the old file or the new one, never half of one
+        torch.save(payload, f)
     return path
 
 

@@ -134,10 +134,10 @@ def _train(args: argparse.Namespace) -> None:
     from .config import get_preset
     from .data import load_text, split
     from .device import set_seed
-    from .generate import sample_text
     from .gpt import GPT
+    from .sampling import sample_text
     from .tokenizers import encode_corpus, get_tokenizer
-    from .train import checkpoint_file, train
+    from .training import checkpoint_file, train
 
     preset = get_preset(args.preset)
     overrides = {
@@ -211,7 +211,7 @@ def _train(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .device import pick_device
-    from .generate import sample_text
+    from .sampling import sample_text
 
     checkpoint = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     text = sample_text(

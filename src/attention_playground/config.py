@@ -11,6 +11,7 @@ from .errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 ACTIVATIONS = ("relu", "gelu")
+SCHEDULES = ("cosine", "constant")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -28,7 +29,9 @@ class GPTConfig:
     n_head: int = 4
     n_layer: int = 4
     dropout: float = 0.0
-    bias: bool = False  # biases in Linear layers and LayerNorm
+    bias: bool = False  # biases in Linear layers and LayerNorm (but see qkv_bias)
+    qkv_bias: bool = False  # biases in the query/key/value projection (the lecture's have none)
+    embedding_dropout: bool = True  # dropout on token + position embeddings (the lecture has none)
     activation: str = "relu"  # in the feed-forward layer: the lecture's ReLU, or GPT-2's "gelu"
 
     def __post_init__(self) -> None:
@@ -58,7 +61,7 @@ class GPTConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: AdamW, linear warmup then cosine decay from learning_rate to min_lr."""
+    """How to train: AdamW, linear warmup then cosine decay from learning_rate to min_lr (or constant)."""
 
     batch_size: int = 32
     max_iters: int = 1000
@@ -67,7 +70,10 @@ class TrainConfig:
     learning_rate: float = 1e-3
     warmup: int = 100  # steps of linear warmup
     min_lr: float = 1e-4  # learning rate reached at max_iters
+    schedule: str = "cosine"  # cosine: warmup then decay to min_lr; constant: learning_rate throughout
     weight_decay: float = 0.1
+    decay_norms_and_biases: bool = False  # weight decay on every parameter, as torch's AdamW defaults
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW's moment decay rates
     grad_clip: float = 1.0  # 0 turns clipping off
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -90,6 +96,15 @@ class TrainConfig:
             0 <= self.min_lr <= self.learning_rate,
             f"min_lr={self.min_lr!r} must be between 0 and learning_rate={self.learning_rate!r}",
         )
+        _require(
+            self.schedule in SCHEDULES, f"schedule={self.schedule!r} must be one of {', '.join(SCHEDULES)}"
+        )
+        betas = tuple(self.betas)
+        _require(
+            len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas),
+            f"betas={self.betas!r} must be two numbers in [0, 1)",
+        )
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))  # a list from JSON too
         _require(self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be >= 0")
         _require(self.grad_clip >= 0, f"grad_clip={self.grad_clip!r} must be >= 0 (0 turns it off)")
         _require(
@@ -148,18 +163,51 @@ PRESETS: dict[str, Preset] = {
     ),
     "lecture": Preset(
         "lecture",
-        GPTConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
+        # Exactly the lecture's gpt.py (ng-video-lecture): biases everywhere but q/k/v, no dropout on
+        # the embeddings, AdamW with PyTorch's defaults at a constant 3e-4, no warmup, no clipping.
+        GPTConfig(
+            block_size=256,
+            n_embd=384,
+            n_head=6,
+            n_layer=6,
+            dropout=0.2,
+            bias=True,
+            qkv_bias=False,
+            embedding_dropout=False,
+        ),
         TrainConfig(
             batch_size=64,
             max_iters=5000,
             eval_interval=500,
             eval_iters=200,
             learning_rate=3e-4,
-            warmup=100,
-            min_lr=3e-5,
-            weight_decay=0.1,
+            schedule="constant",
+            warmup=0,
+            min_lr=3e-4,
+            weight_decay=0.01,
+            decay_norms_and_biases=True,
+            betas=(0.9, 0.999),
+            grad_clip=0.0,
         ),
-        "the lecture's 10.8M-parameter model: a GPU preset (hours on a CPU)",
+        "the lecture's 10.8M-parameter model, trained as its gpt.py: a GPU preset (hours on a CPU)",
+    ),
+    "lecture-fast": Preset(
+        "lecture-fast",
+        # The same shape with nanoGPT's shakespeare_char recipe: warmup, cosine, clipping, bf16 on a GPU.
+        GPTConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
+        TrainConfig(
+            batch_size=64,
+            max_iters=5000,
+            eval_interval=500,
+            eval_iters=200,
+            learning_rate=1e-3,
+            warmup=100,
+            min_lr=1e-4,
+            weight_decay=0.1,
+            dtype="auto",
+        ),
+        "the lecture's shape with nanoGPT's shakespeare_char recipe and bf16 where the GPU has it "
+        "(not yet measured on a GPU here)",
     ),
 }
 

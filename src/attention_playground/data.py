@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
@@ -12,6 +11,8 @@ from typing import NamedTuple
 import torch
 
 from .errors import DataError
+from .files import atomic_write
+from .tokenizers import Tokenizer, encode_corpus, get_tokenizer
 
 TINY_SHAKESPEARE = "tinyshakespeare"
 TINY_SHAKESPEARE_FILE = "tinyshakespeare.txt"
@@ -49,21 +50,16 @@ def _verified(path: Path) -> Path:
 
 def _download(url: str, destination: Path) -> Path:
     """Download to a temporary file beside `destination`, verify, then rename: never a half file."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            out.write(response.read())
-        _verified(Path(tmp))
-        os.replace(tmp, destination)
+        with atomic_write(destination, suffix=".part") as out, urllib.request.urlopen(url, timeout=30) as r:
+            out.write(r.read())
+            out.flush()
+            _verified(Path(out.name))
     except OSError as error:
         raise DataError(
             f"could not download Tiny Shakespeare from {url} ({error}). Without a network, put "
             f"{TINY_SHAKESPEARE_FILE} in a folder and set {DATA_ENV} to that folder"
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return destination
 
 
@@ -130,6 +126,14 @@ def check_long_enough(data: torch.Tensor, block_size: int, name: str = "the corp
         )
 
 
+def token_windows(
+    data: torch.Tensor, starts: torch.Tensor, block_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows that begin at `starts`: x = data[i : i+T], y = data[i+1 : i+T+1], each (B, T)."""
+    windows = data[starts[:, None] + torch.arange(block_size + 1)]  # (B, T+1): one gather, no loop
+    return windows[:, :-1], windows[:, 1:]
+
+
 def get_batch(
     data: torch.Tensor,
     batch_size: int,
@@ -140,10 +144,26 @@ def get_batch(
     """batch_size random windows: x = data[i : i+T], y = data[i+1 : i+T+1], each (B, T)."""
     check_long_enough(data, block_size)
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
-    windows = data[starts[:, None] + torch.arange(block_size + 1)]  # (B, T+1): one gather, no loop
-    x, y = windows[:, :-1], windows[:, 1:]
+    x, y = token_windows(data, starts, block_size)
     if device is not None and torch.device(device).type != "cpu":
         pin = torch.device(device).type == "cuda"
         x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)
         y = (y.pin_memory() if pin else y).to(device, non_blocking=pin)
     return x, y
+
+
+class Corpus(NamedTuple):
+    """A text, the tokenizer built for it, and its tokens split into train and val."""
+
+    text: str
+    tokenizer: Tokenizer
+    splits: Splits
+
+
+def load_corpus(
+    source: str | os.PathLike = TINY_SHAKESPEARE, tokenizer: str = "char", val_fraction: float = 0.1
+) -> Corpus:
+    """load_text -> a tokenizer ('char' built from the text, or 'gpt2') -> encode -> split."""
+    text = load_text(source)
+    tok = get_tokenizer(tokenizer, text)
+    return Corpus(text, tok, split(encode_corpus(text, tok), val_fraction))

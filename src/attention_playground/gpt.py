@@ -8,7 +8,8 @@ from torch import nn
 
 from .attention import AttentionMaps, Head, KVCache, MultiHeadAttention
 from .config import GPTConfig
-from .generate import LanguageModel, next_token
+from .model import LanguageModel
+from .sampling import next_token
 
 
 class FeedForward(nn.Module):

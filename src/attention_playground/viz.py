@@ -22,7 +22,7 @@ from torch import nn
 
 from .attention import causal_mask, masked_softmax
 from .tokenizers import Tokenizer, token_labels
-from .train import History
+from .training import History
 
 MASKED_COLOR = "#e4e4e4"  # cells a query may not read (-inf scores) are drawn in light grey
 

@@ -9,40 +9,6 @@ from torch import nn
 from .errors import ConfigError
 
 
-class LanguageModel(nn.Module):
-    """What every model of the course shares: forward(idx, targets) -> (logits, loss), generate."""
-
-    block_size: int | None = None
-
-    @staticmethod
-    def loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
-        """Mean cross-entropy of the next token over every position, or None without targets."""
-        if targets is None:
-            return None
-        B, T, V = logits.shape
-        return F.cross_entropy(logits.reshape(B * T, V).float(), targets.reshape(B * T))
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        return generate(
-            self, idx, max_new_tokens, temperature, top_k, generator=generator, use_cache=use_cache
-        )
-
-
 def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) -> None:
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens={max_new_tokens!r} must be a whole number >= 0")

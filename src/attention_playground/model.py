@@ -1,0 +1,62 @@
+"""The contract every model of the course keeps, and two small helpers for any nn.Module."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .sampling import generate
+
+
+class LanguageModel(nn.Module):
+    """What every model of the course shares: forward(idx, targets) -> (logits, loss), generate."""
+
+    block_size: int | None = None  # the longest context it reads; None: any length
+
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
+        """Mean cross-entropy of the next token over every position, or None without targets."""
+        if targets is None:
+            return None
+        B, T, V = logits.shape
+        return F.cross_entropy(logits.reshape(B * T, V).float(), targets.reshape(B * T))
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        return generate(
+            self, idx, max_new_tokens, temperature, top_k, generator=generator, use_cache=use_cache
+        )
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (no dropout) inside the block; the model's own train/eval mode restored after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def uncompiled(model: nn.Module) -> nn.Module:
+    """The module under torch.compile's wrapper, whose state_dict has no `_orig_mod.` prefix."""
+    return getattr(model, "_orig_mod", model)
