@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +12,28 @@ from torch import nn
 
 from .sampling import generate
 
+if TYPE_CHECKING:
+    from .attention import AttentionMaps
+    from .sampling import KVCache
+
 
 class LanguageModel(nn.Module):
     """What every model of the course shares: forward(idx, targets) -> (logits, loss), generate."""
 
     block_size: int | None = None  # the longest context it reads; None: any length
+    vocab_size: int  # set by each model's __init__
+    supports_kv_cache: bool = False  # True where forward(idx, kv_cache=...) and new_kv_cache() work
+    has_attention: bool = False  # True where attention_maps(idx) works
+
+    def attention_maps(self, idx: torch.Tensor) -> AttentionMaps:
+        """Scores and weights of every layer and head, (L, B, nh, T, T); models with attention override it."""
+        raise TypeError(
+            f"a {type(self).__name__} has no attention to show: use an AttentionLanguageModel or a GPT"
+        )
+
+    def new_kv_cache(self, batch_size: int) -> KVCache:
+        """An empty cache for this model's keys and values; models with supports_kv_cache override it."""
+        raise TypeError(f"a {type(self).__name__} has no KV cache: sample with use_cache=False")
 
     @staticmethod
     def loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
