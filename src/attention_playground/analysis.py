@@ -1,0 +1,168 @@
+"""What the attention pictures show, as numbers: a prompt's attention, one head's view, head patterns.
+
+No plotting here: plots.py draws these, explorers.py puts sliders on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .attention import causal_mask, masked_softmax
+from .model import evaluating
+from .tokenizers import Tokenizer, token_labels
+
+
+class PromptAttention(NamedTuple):
+    """A model's attention over one prompt, on the CPU: what the explorer and head_patterns read."""
+
+    ids: list[int]  # the prompt's token ids (cropped to block_size)
+    labels: list[str]  # each token's text, spaces and newlines made visible
+    scores: torch.Tensor  # (L, nh, T, T) scaled q.k, before the causal mask
+    weights: torch.Tensor  # (L, nh, T, T) the model's own softmax weights (temperature 1)
+    note: str  # why the prompt was cropped, or ""
+
+
+def prompt_attention(model: nn.Module, tokenizer: Tokenizer, text: str) -> PromptAttention:
+    """Run `text` through `model` (in eval mode, on its own device) and keep every head's attention."""
+    if not getattr(model, "has_attention", False):  # a LanguageModel says; any other module has none
+        raise TypeError(
+            f"a {type(model).__name__} has no attention to explore: use an AttentionLanguageModel "
+            "or a GPT (a LanguageModel with has_attention and an attention_maps(idx) method)"
+        )
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise ValueError("the prompt is empty: pass some text for the model to read")
+    note = ""
+    block_size = model.block_size  # None: the model reads any length
+    if block_size is not None and len(ids) > block_size:
+        note = (
+            f"the prompt has {len(ids)} tokens but this model reads at most block_size={block_size}: "
+            f"showing its first {block_size} tokens"
+        )
+        ids = ids[:block_size]
+    device = next(model.parameters()).device
+    idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
+    with evaluating(model):  # no dropout: the attention the model uses when it predicts
+        maps = model.attention_maps(idx)  # (L, 1, nh, T, T) each
+    scores = maps.scores[:, 0].detach().float().cpu()  # (L, nh, T, T)
+    weights = maps.weights[:, 0].detach().float().cpu()
+    return PromptAttention(ids, token_labels(tokenizer, ids), scores, weights, note)
+
+
+class HeadView(NamedTuple):
+    """Everything the explorer shows for one head and one query, as plain tensors and strings."""
+
+    layer: int
+    head: int
+    query: int
+    temperature: float
+    labels: list[str]
+    scores: torch.Tensor  # (T, T) this head's scaled q.k, before the mask
+    masked_scores: torch.Tensor  # (T, T) the same, with -inf where a query would read the future
+    weights: torch.Tensor  # (T, T) masked_softmax(scores, temperature): rows sum to 1
+    top: list[tuple[int, str, float]]  # the keys the query reads most: (position, label, weight)
+    title: str
+
+
+def head_view(
+    scores: torch.Tensor,
+    labels: Sequence[str],
+    layer: int = 0,
+    head: int = 0,
+    query: int | None = None,
+    temperature: float = 1.0,
+    top_k: int = 3,
+) -> HeadView:
+    """One head's scores, masked scores and softmax weights (L, nh, T, T) -> (T, T), and what
+    the query at position `query` (default: the last token) reads most."""
+    if scores.dim() != 4:
+        raise ValueError(f"expected (L, nh, T, T) scores, got shape {tuple(scores.shape)}")
+    L, nh, T, _ = scores.shape
+    query = T - 1 if query is None else query
+    for name, value, size in (("layer", layer, L), ("head", head, nh), ("query", query, T)):
+        if not 0 <= value < size:
+            raise ValueError(f"{name}={value} is out of range: this prompt's attention has 0..{size - 1}")
+    if len(labels) != T:
+        raise ValueError(f"{len(labels)} labels for {T} tokens")
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be positive")
+    head_scores = scores[layer, head].detach().float().cpu()  # (T, T)
+    mask = causal_mask(T)
+    masked_scores = head_scores.masked_fill(~mask, float("-inf"))
+    weights = masked_softmax(head_scores, mask, temperature)  # the library's own softmax
+    values, positions = weights[query].topk(min(top_k, query + 1))
+    top = [(int(p), labels[p], float(v)) for v, p in zip(values, positions, strict=True)]
+    reads = ", ".join(f"'{label}' {weight:.2f}" for _, label, weight in top)
+    title = f"layer {layer}, head {head}: query '{labels[query]}' (position {query}) reads {reads}"
+    if temperature != 1.0:
+        title += f" (temperature {temperature:.3g})"
+    return HeadView(
+        layer, head, query, temperature, list(labels), head_scores, masked_scores, weights, top, title
+    )
+
+
+class HeadPatterns(NamedTuple):
+    """How much weight each head (L, nh) puts, on average over queries 1..T-1, on a kind of key."""
+
+    previous: torch.Tensor  # the token just before the query
+    first: torch.Tensor  # the prompt's first token
+    itself: torch.Tensor  # the query's own token
+    space: torch.Tensor  # tokens that are (or begin with) a space
+    newline: torch.Tensor  # tokens that hold a newline
+
+    def strongest(self, pattern: str) -> tuple[int, int, float]:
+        """(layer, head, mean weight) of the head that does `pattern` (e.g. "previous") most."""
+        values = getattr(self, pattern)
+        index = int(values.argmax())
+        layer, head = divmod(index, values.size(1))
+        return layer, head, values[layer, head].item()
+
+    def table(self, baseline: HeadPatterns | None = None) -> str:
+        """A text table, one row per head; `baseline` (e.g. uniform attention) as a last row."""
+        header = f"{'':16}" + "".join(f"{name:>10}" for name in self._fields)
+        rows = [header]
+        L, nh = self.previous.shape
+        for layer in range(L):
+            for head in range(nh):
+                cells = "".join(f"{getattr(self, name)[layer, head].item():>10.2f}" for name in self._fields)
+                rows.append(f"{f'layer {layer} head {head}':16}{cells}")
+        if baseline is not None:
+            cells = "".join(
+                f"{getattr(baseline, name).flatten()[0].item():>10.2f}" for name in baseline._fields
+            )
+            rows.append(f"{'uniform':16}{cells}")
+        return "\n".join(rows)
+
+
+def head_patterns(weights: torch.Tensor, labels: Sequence[str]) -> HeadPatterns:
+    """Mean weight on the previous token, the first, itself, spaces and newlines, for every head.
+
+    Position 0 is left out: it can only read itself, which would inflate every head's numbers.
+    """
+    weights = weights.detach().float().cpu()
+    if weights.dim() == 2:
+        weights = weights[None, None]
+    if weights.dim() == 3:
+        weights = weights[None]
+    T = weights.size(-1)
+    if T < 2 or len(labels) != T:
+        raise ValueError(f"need at least 2 tokens and one label per token; got T={T}, {len(labels)} labels")
+    later = weights[..., 1:, :]  # (L, nh, T-1, T): queries 1..T-1
+    is_space = torch.tensor([label.startswith("␣") for label in labels], dtype=weights.dtype)
+    is_newline = torch.tensor(["⏎" in label for label in labels], dtype=weights.dtype)
+    return HeadPatterns(
+        previous=weights.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1),  # w[t, t-1]
+        first=later[..., 0].mean(-1),
+        itself=weights.diagonal(dim1=-2, dim2=-1)[..., 1:].mean(-1),
+        space=(later * is_space).sum(-1).mean(-1),
+        newline=(later * is_newline).sum(-1).mean(-1),
+    )
+
+
+def uniform_attention(T: int) -> torch.Tensor:
+    """(T, T) weights of a head that averages its past evenly: the baseline for head_patterns."""
+    return masked_softmax(torch.zeros(T, T))
