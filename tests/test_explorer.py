@@ -139,6 +139,13 @@ def test_long_prompts_are_cropped_with_a_note(char_tokenizer):
 def test_models_without_attention_or_empty_prompts_fail_clearly(char_tokenizer):
     with pytest.raises(TypeError, match="no attention to explore"):
         attention_explorer(BigramLanguageModel(65), char_tokenizer, PROMPT)
+
+    class MapsWithoutTheFlag(torch.nn.Module):  # not a LanguageModel: has_attention is what counts
+        def attention_maps(self, idx):
+            raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="no attention to explore"):
+        prompt_attention(MapsWithoutTheFlag(), char_tokenizer, PROMPT)
     with pytest.raises(ValueError, match="empty"):
         attention_explorer(make_model("gpt"), char_tokenizer, "")
     with pytest.raises(ValueError, match="head=5"):

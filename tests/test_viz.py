@@ -1,5 +1,8 @@
 """The plotting functions, without a kernel: what each figure shows, read back from the figure."""
 
+import ast
+from pathlib import Path
+
 import matplotlib
 import pytest
 import torch
@@ -252,3 +255,38 @@ def test_head_patterns_uniform_baseline_and_table():
 def test_head_patterns_needs_two_tokens():
     with pytest.raises(ValueError, match="at least 2 tokens"):
         head_patterns(torch.ones(1, 1), ["a"])
+
+
+def module_tree(module) -> ast.Module:
+    return ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+
+
+def imported_siblings(module) -> set[str]:
+    """The attention_playground modules that `module` imports (from .x import ...)."""
+    return {n.module for n in ast.walk(module_tree(module)) if isinstance(n, ast.ImportFrom) and n.level == 1}
+
+
+def defined_names(module) -> set[str]:
+    """The names a module defines at its top level (not those it imports)."""
+    names = set()
+    for node in module_tree(module).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def test_viz_is_a_facade_over_numbers_then_plots_then_widgets():
+    from attention_playground import analysis, explorers, plots, viz
+
+    assert defined_names(viz) == {"__all__"}, "viz only re-exports"
+    for name in viz.__all__:
+        homes = [m for m in (analysis, plots, explorers) if name in defined_names(m)]
+        assert len(homes) == 1, f"viz.{name} is defined in exactly one module, not {homes}"
+        assert getattr(viz, name) is getattr(homes[0], name)
+    public = {n for m in (analysis, plots, explorers) for n in defined_names(m) if not n.startswith("_")}
+    assert public == set(viz.__all__), "every public name of the three modules is viz.<name>"
+    assert {"plots", "explorers"}.isdisjoint(imported_siblings(analysis)), "numbers draw nothing"
+    assert "explorers" not in imported_siblings(plots), "plots know no widgets"
+    assert "matplotlib" not in Path(analysis.__file__).read_text(encoding="utf-8")
