@@ -31,6 +31,17 @@ def test_char_tokenizer_saves_and_loads(tmp_path, char_tokenizer):
     loaded = CharTokenizer.load(tmp_path / "vocab.json")
     assert loaded.chars == char_tokenizer.chars
     assert tokenizer_from_dict(char_tokenizer.to_dict()).encode("ROMEO:") == char_tokenizer.encode("ROMEO:")
+    (tmp_path / "gpt2.json").write_text('{"kind": "gpt2"}', encoding="utf-8")
+    with pytest.raises(TokenizerError, match="holds a 'gpt2' tokenizer, not a char one"):
+        CharTokenizer.load(tmp_path / "gpt2.json")
+
+
+def test_char_labels_are_the_characters(char_tokenizer):
+    ids = char_tokenizer.encode("To be,\nor")
+    assert char_tokenizer.token_strings(ids) == list("To be,\nor")
+    assert token_labels(char_tokenizer, ids) == ["T", "o", "␣", "b", "e", ",", "⏎", "o", "r"]
+    with pytest.raises(TokenizerError, match="token id 99 is outside the vocabulary"):
+        token_labels(char_tokenizer, [1, 99])
 
 
 def test_gpt2_vocabulary_and_round_trip():
@@ -53,6 +64,7 @@ def test_gpt2_labels_make_spaces_and_newlines_visible():
         "or",
         "␣not",
     ]
+    assert tokenizer.token_strings(tokenizer.encode("☃")) == ["\ufffd", "\ufffd"]  # BPE splits its bytes
 
 
 def test_get_tokenizer():

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import torch
 
 from .errors import TokenizerError
 
 
-@runtime_checkable
 class Tokenizer(Protocol):
-    name: str
+    """What the library asks of a tokenizer; CharTokenizer and GPT2Tokenizer both keep it."""
+
+    name: str  # "char" or "gpt2": how a checkpoint says which one to rebuild
 
     @property
     def vocab_size(self) -> int: ...
@@ -22,6 +23,10 @@ class Tokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: list[int]) -> str: ...
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """Each token's own text, one string per id (what a plot labels it with)."""
+        ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -70,6 +75,10 @@ class CharTokenizer:
                 f"token id {error.args[0]} is outside the vocabulary (0..{self.vocab_size - 1})"
             ) from None
 
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """Each token's character."""
+        return [self.decode([i]) for i in ids]
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "char", "chars": "".join(self.chars)}
 
@@ -78,7 +87,10 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharTokenizer:
-        return tokenizer_from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        if values.get("kind") != "char":
+            raise TokenizerError(f"{path} holds a {values.get('kind')!r} tokenizer, not a char one")
+        return cls(list(values["chars"]))
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
@@ -130,7 +142,7 @@ class GPT2Tokenizer:
 TOKENIZERS = ("char", "gpt2")
 
 
-def get_tokenizer(name: str, text: str | None = None) -> CharTokenizer | GPT2Tokenizer:
+def get_tokenizer(name: str, text: str | None = None) -> Tokenizer:
     """'char' (built from `text`) or 'gpt2'."""
     if name == "char":
         if text is None:
@@ -141,7 +153,7 @@ def get_tokenizer(name: str, text: str | None = None) -> CharTokenizer | GPT2Tok
     raise TokenizerError(f"unknown tokenizer {name!r}: choose one of {', '.join(TOKENIZERS)}")
 
 
-def tokenizer_from_dict(values: dict[str, Any]) -> CharTokenizer | GPT2Tokenizer:
+def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from `to_dict()`, as stored in a checkpoint."""
     kind = values.get("kind")
     if kind == "char":
@@ -158,11 +170,7 @@ def encode_corpus(text: str, tokenizer: Tokenizer) -> torch.Tensor:
 
 def token_labels(tokenizer: Tokenizer, ids: list[int]) -> list[str]:
     """Readable labels for plots: each token's text with spaces and newlines made visible."""
-    if isinstance(tokenizer, GPT2Tokenizer):
-        pieces = tokenizer.token_strings(ids)
-    else:
-        pieces = [tokenizer.decode([i]) for i in ids]
-    return [visible(p) for p in pieces]
+    return [visible(piece) for piece in tokenizer.token_strings(ids)]
 
 
 def visible(piece: str) -> str:
