@@ -63,7 +63,7 @@ def _download(url: str, destination: Path) -> Path:
     return destination
 
 
-def tinyshakespeare_path(download: bool = True) -> Path:
+def tinyshakespeare_path() -> Path:
     """A verified local copy: $ATTENTION_PLAYGROUND_DATA first, then the cache, then the URL."""
     candidates = []
     if os.environ.get(DATA_ENV):
@@ -72,10 +72,6 @@ def tinyshakespeare_path(download: bool = True) -> Path:
     for path in candidates:
         if path.is_file():
             return _verified(path)
-    if not download:
-        raise DataError(
-            f"no local copy of Tiny Shakespeare: set {DATA_ENV} to a folder holding {TINY_SHAKESPEARE_FILE}"
-        )
     return _download(TINY_SHAKESPEARE_URL, cache_dir() / TINY_SHAKESPEARE_FILE)
 
 

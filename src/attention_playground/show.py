@@ -9,9 +9,8 @@ import textwrap
 class Source:
     """Renders as a highlighted Markdown code block in Jupyter, and as plain source elsewhere."""
 
-    def __init__(self, code: str, name: str):
+    def __init__(self, code: str):
         self.code = code
-        self.name = name
 
     def _repr_markdown_(self) -> str:
         return f"```python\n{self.code}```"
@@ -26,4 +25,4 @@ class Source:
 def show_source(obj: object) -> Source:
     """The source of a class or function of the library, ready to display."""
     code = textwrap.dedent(inspect.getsource(obj))
-    return Source(code, getattr(obj, "__qualname__", repr(obj)))
+    return Source(code)
