@@ -73,15 +73,12 @@ def _stack_layers(maps: list[AttentionMaps]) -> AttentionMaps:
 
 
 class EmbeddingLanguageModel(LanguageModel):
-    """The start every attention model shares: each token's embedding plus its position's embedding.
-
-    Subclasses build `token_embedding` and `position_embedding` by calling _init_embeddings.
-    """
+    """The start every attention model shares: each token's embedding plus its position's embedding."""
 
     has_attention = True
-    config: GPTConfig
 
-    def _init_embeddings(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig):
+        super().__init__()
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)  # what each token is
         self.position_embedding = nn.Embedding(config.block_size, config.n_embd)  # where it stands
@@ -119,8 +116,7 @@ class GPT(EmbeddingLanguageModel):
     supports_kv_cache = True
 
     def __init__(self, config: GPTConfig):
-        super().__init__()
-        self._init_embeddings(config)
+        super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
         # no parameters either way, so state dicts load whichever the config says
         self.drop = nn.Dropout(config.dropout) if config.embedding_dropout else nn.Identity()
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
@@ -172,8 +168,7 @@ class AttentionLanguageModel(EmbeddingLanguageModel):
     supports_kv_cache = False
 
     def __init__(self, config: GPTConfig, feed_forward: bool = False):
-        super().__init__()
-        self._init_embeddings(config)
+        super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
         if config.n_head == 1:
             self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.qkv_bias)
         else:
