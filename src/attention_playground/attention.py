@@ -1,5 +1,9 @@
 """The lecture's ladder as reusable code: averaging the past, masked softmax, one head, many heads.
 
+Attention is computed two ways that give the same output: `attend`, PyTorch's fused kernel (training
+and sampling), and `attend_with_maps`, the lecture's steps, which also return the weights to plot.
+Each module's `forward` takes the first and its `forward_with_maps` the second.
+
 Glossary: B batch, T time, C channels (n_embd), nh heads, hs head_size. The lecture's `wei` is our
 `weights`; Canziani's "soft(arg)max" is our `masked_softmax`.
 """
