@@ -5,10 +5,12 @@ from torch.testing import assert_close
 from attention_playground import (
     GPT,
     AttentionLanguageModel,
+    Block,
     GPTConfig,
     Head,
     MultiHeadAttention,
     attend,
+    attend_with_maps,
     causal_average,
     causal_mask,
     masked_softmax,
@@ -64,7 +66,7 @@ def test_head_and_mha_never_read_the_future(small_config, fast):
     mha = MultiHeadAttention(small_config)
 
     def run(module):
-        return (lambda inp: module(inp)) if fast else (lambda inp: module(inp, return_attention=True)[0])
+        return module if fast else (lambda inp: module.forward_with_maps(inp)[0])
 
     _future_change_leaves_past(run(head), x, 7)
     _future_change_leaves_past(run(mha), x, 7)
@@ -82,18 +84,41 @@ def test_gpt_never_reads_the_future(small_config):
     assert not torch.allclose(logits[:, 10:], logits_changed[:, 10:])
 
 
-def test_sdpa_path_equals_the_explicit_path(small_config):
+@pytest.mark.parametrize("Tq", [9, 4, 1], ids=["causal", "after-a-cache", "one-new-token"])
+def test_sdpa_path_equals_the_explicit_path(Tq):
+    """attend (fused) == attend_with_maps (step by step), also for the last Tq queries over 9 keys."""
     torch.manual_seed(0)
     q, k, v = torch.randn(3, 2, 4, 9, 8).unbind(0)
-    fast, _ = attend(q, k, v)
-    slow, maps = attend(q, k, v, return_attention=True)
+    q = q[:, :, -Tq:]
+    fast = attend(q, k, v)
+    slow, maps = attend_with_maps(q, k, v)
     assert_close(fast, slow)
+    assert maps.weights.shape == maps.scores.shape == (2, 4, Tq, 9)
     assert_close(maps.weights, masked_softmax(maps.scores))
-    mha = MultiHeadAttention(small_config).eval()
+    assert torch.all(maps.weights.triu(diagonal=9 - Tq + 1) == 0), "query t reads keys 0..t only"
+    assert_close(maps.weights[:, :, -1], torch.softmax(maps.scores[:, :, -1], dim=-1))  # the last: all
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: Head(c.n_embd, 8, bias=True),
+        lambda c: MultiHeadAttention(c),
+        lambda c: Block(c),
+    ],
+    ids=["head", "mha", "block"],
+)
+def test_forward_equals_forward_with_maps(small_config, make):
+    torch.manual_seed(0)
+    module = make(small_config).eval()
     x = torch.randn(2, 9, small_config.n_embd)
-    out, maps = mha(x, return_attention=True)
-    assert maps.weights.shape == (2, small_config.n_head, 9, 9)
-    assert_close(mha(x), out)
+    with torch.no_grad():
+        y = module(x)
+        y_teaching, maps = module.forward_with_maps(x)
+    assert_close(y, y_teaching)
+    nh = 1 if isinstance(module, Head) else small_config.n_head
+    assert maps.weights.shape == maps.scores.shape == (2, nh, 9, 9)
+    assert_close(maps.weights, masked_softmax(maps.scores))
 
 
 def test_mha_equals_heads_side_by_side_then_projection():
@@ -103,6 +128,17 @@ def test_mha_equals_heads_side_by_side_then_projection():
     x = torch.randn(2, 10, 32)
     by_hand = proj(torch.cat([h(x) for h in heads], dim=-1))
     assert_close(MultiHeadAttention.from_heads(heads, proj)(x), by_hand)
+
+
+def test_from_heads_keeps_which_layers_have_biases():
+    """Heads with q/k/v biases and a projection without: the batched module has the same layout."""
+    torch.manual_seed(0)
+    heads = [Head(16, 4, bias=True) for _ in range(4)]
+    proj = torch.nn.Linear(16, 16, bias=False)
+    mha = MultiHeadAttention.from_heads(heads, proj)
+    assert mha.qkv.bias is not None and mha.proj.bias is None
+    x = torch.randn(2, 5, 16)
+    assert_close(mha(x), proj(torch.cat([h(x) for h in heads], dim=-1)))
 
 
 def test_attention_maps_come_from_the_training_path(small_config):

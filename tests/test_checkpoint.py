@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -84,5 +86,32 @@ def test_checkpoint_from_before_activation_was_a_setting_loads_as_gelu(tmp_path,
     torch.save(payload, path)
     loaded = load_checkpoint(path).model.eval()
     assert loaded.config.activation == "gelu"
+    idx = torch.randint(65, (2, 16))
+    assert torch.equal(model(idx)[0], loaded(idx)[0])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: GPT(c),
+        lambda c: AttentionLanguageModel(dataclasses.replace(c, n_head=1), feed_forward=True),
+    ],
+    ids=["gpt", "attention-lm"],
+)
+def test_checkpoint_from_before_qkv_bias_and_embedding_dropout_loads_as_it_was(
+    tmp_path, char_tokenizer, make, bias
+):
+    """Before these settings, q/k/v had a bias exactly when `bias` was on, and GPT always had dropout
+    on its embeddings: an old file must rebuild that model, with the same weights and logits."""
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2, bias=bias, qkv_bias=bias)
+    model = make(config).eval()
+    path = save_checkpoint(tmp_path / "ckpt.pt", model, char_tokenizer)
+    payload = torch.load(path, weights_only=True)
+    del payload["model"]["config"]["qkv_bias"], payload["model"]["config"]["embedding_dropout"]
+    torch.save(payload, path)
+    loaded = load_checkpoint(path).model.eval()
+    assert (loaded.config.qkv_bias, loaded.config.embedding_dropout) == (bias, True)
     idx = torch.randint(65, (2, 16))
     assert torch.equal(model(idx)[0], loaded(idx)[0])

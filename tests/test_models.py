@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -6,6 +7,7 @@ from torch.testing import assert_close
 
 from attention_playground import (
     GPT,
+    PRESETS,
     AttentionLanguageModel,
     BigramLanguageModel,
     ConfigError,
@@ -13,7 +15,6 @@ from attention_playground import (
     GPTConfig,
     generate,
     get_batch,
-    get_preset,
 )
 from attention_playground.sampling import sample_text
 
@@ -48,9 +49,61 @@ def test_gpt2_sized_vocabulary_starts_near_ln_v():
 
 
 def test_lecture_preset_has_the_lectures_size():
-    model = GPT(get_preset("lecture").model_config(65))
-    assert 10.7e6 < model.num_params() < 10.9e6  # the lecture's "10.788929 M parameters"
-    assert model.num_params(embeddings=False) < model.num_params()
+    model = GPT(PRESETS["lecture"].model_config(65))
+    assert model.num_params() == 10_788_929  # the lecture's "10.788929 M parameters"
+    tables = model.token_embedding.weight.numel() + model.position_embedding.weight.numel()
+    assert model.num_params(embeddings=False) == 10_788_929 - tables
+
+
+@pytest.mark.parametrize(
+    ("make", "block_size", "supports_kv_cache", "has_attention"),
+    [
+        (lambda: BigramLanguageModel(65), None, False, False),
+        (lambda: AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1)), 16, False, True),
+        (lambda: GPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1)), 16, True, True),
+    ],
+    ids=["bigram", "attention-lm", "gpt"],
+)
+def test_every_model_states_what_it_can_do(make, block_size, supports_kv_cache, has_attention):
+    model = make()
+    assert (model.vocab_size, model.block_size) == (65, block_size)
+    assert (model.supports_kv_cache, model.has_attention) == (supports_kv_cache, has_attention)
+    idx = torch.zeros(1, 4, dtype=torch.long)
+    if not has_attention:
+        with pytest.raises(TypeError, match="has no attention to show"):
+            model.attention_maps(idx)
+    if not supports_kv_cache:
+        with pytest.raises(TypeError, match="has no KV cache: sample with use_cache=False"):
+            model.new_kv_cache(1)
+        # use_cache=True asks for the cache only where there is one: the plain loop, the same tokens
+        plain = generate(model, idx, 20, generator=torch.Generator().manual_seed(0), use_cache=False)
+        assert torch.equal(plain, generate(model, idx, 20, generator=torch.Generator().manual_seed(0)))
+
+
+def test_qkv_bias_and_bias_set_different_layers():
+    gpt = GPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=False, qkv_bias=True))
+    attn = gpt.blocks[0].attn
+    assert attn.qkv.bias is not None and attn.proj.bias is None and gpt.lm_head.bias is None
+    gpt = GPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=True, qkv_bias=False))
+    attn = gpt.blocks[0].attn
+    assert attn.qkv.bias is None and attn.proj.bias is not None and gpt.blocks[0].ln1.bias is not None
+    head = AttentionLanguageModel(GPTConfig(block_size=8, n_embd=16, n_head=1, qkv_bias=True)).attention
+    assert head.query.bias is not None and head.key.bias is not None and head.value.bias is not None
+
+
+@pytest.mark.parametrize("embedding_dropout", [True, False])
+def test_embedding_dropout_only_where_the_config_says(embedding_dropout):
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=8, n_embd=32, n_head=2, n_layer=1, dropout=0.5)
+    model = GPT(dataclasses.replace(config, embedding_dropout=embedding_dropout)).train()
+    seen = []
+    model.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    idx = torch.randint(65, (2, 8))
+    model(idx)
+    model(idx)
+    embeddings = model.embed(idx)
+    assert torch.equal(seen[0], seen[1]) == (not embedding_dropout)
+    assert torch.equal(seen[0], embeddings) == (not embedding_dropout)
 
 
 def test_200_steps_on_one_batch_drive_the_loss_near_zero(shakespeare_splits):

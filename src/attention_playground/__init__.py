@@ -3,9 +3,9 @@
 from .attention import (
     AttentionMaps,
     Head,
-    KVCache,
     MultiHeadAttention,
     attend,
+    attend_with_maps,
     attention_scores,
     causal_average,
     causal_mask,
@@ -25,7 +25,7 @@ from .errors import (
     TrainingDiverged,
 )
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
-from .sampling import generate, sample_text
+from .sampling import KVCache, generate, sample_text
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
 from .training import History, estimate_loss, learning_rate_at, train
@@ -58,6 +58,7 @@ __all__ = [
     "TrainConfig",
     "TrainingDiverged",
     "attend",
+    "attend_with_maps",
     "attention_scores",
     "causal_average",
     "causal_mask",

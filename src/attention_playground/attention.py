@@ -1,18 +1,25 @@
 """The lecture's ladder as reusable code: averaging the past, masked softmax, one head, many heads.
 
+Attention is computed two ways that give the same output: `attend`, PyTorch's fused kernel (training
+and sampling), and `attend_with_maps`, the lecture's steps, which also return the weights to plot.
+Each module's `forward` takes the first and its `forward_with_maps` the second.
+
 Glossary: B batch, T time, C channels (n_embd), nh heads, hs head_size. The lecture's `wei` is our
 `weights`; Canziani's "soft(arg)max" is our `masked_softmax`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import GPTConfig
+
+if TYPE_CHECKING:
+    from .sampling import KVCache
 
 
 def causal_average(x: torch.Tensor) -> torch.Tensor:
@@ -53,33 +60,26 @@ class AttentionMaps(NamedTuple):
     weights: torch.Tensor  # (B, nh, T, T) masked softmax of the scores; rows sum to 1
 
 
-def attend(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    *,
-    dropout: float = 0.0,
-    return_attention: bool = False,
-) -> tuple[torch.Tensor, AttentionMaps | None]:
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dropout: float = 0.0) -> torch.Tensor:
     """Causal attention of q (..., Tq, hs) over k, v (..., Tk, hs); queries are the last Tq positions.
 
-    The teaching path (scores, mask, softmax, weighted sum) runs when the maps are asked for;
-    otherwise PyTorch's fused scaled_dot_product_attention computes the same thing faster.
+    PyTorch's fused scaled_dot_product_attention: what attend_with_maps computes, faster. `dropout`
+    drops attention weights, as the lecture's Head does after its softmax.
     """
     Tq, Tk = q.size(-2), k.size(-2)
-    if return_attention:
-        scores = attention_scores(q, k)  # (..., Tq, Tk)
-        weights = masked_softmax(scores)  # rows sum to 1, zero above the diagonal
-        y = F.dropout(weights, p=dropout, training=dropout > 0) @ v  # (..., Tq, hs)
-        return y, AttentionMaps(scores, weights)
     if Tq == Tk:
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-    elif Tq == 1:  # one new token reads every cached key: nothing to mask
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
-    else:  # new tokens after a cache: their mask is the last Tq rows of the full causal mask
-        mask = causal_mask(Tk, q.device)[-Tq:]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-    return y, None
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+    if Tq == 1:  # one new token reads every cached key: nothing to mask
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    mask = causal_mask(Tk, q.device)[-Tq:]  # new tokens after a cache: the last Tq rows of the mask
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+def attend_with_maps(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+    """The teaching path of attend, step by step, and the maps it computed on the way (no dropout)."""
+    scores = attention_scores(q, k)  # (..., Tq, Tk)
+    weights = masked_softmax(scores)  # rows sum to 1, zero above the diagonal
+    return weights @ v, AttentionMaps(scores, weights)  # (..., Tq, hs)
 
 
 class Head(nn.Module):
@@ -92,57 +92,18 @@ class Head(nn.Module):
         self.value = nn.Linear(n_embd, head_size, bias=bias)  # what do I pass on if read?
         self.dropout = dropout
 
-    def forward(
-        self, x: torch.Tensor, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, AttentionMaps]:
-        q = self.query(x)[:, None]  # (B, 1, T, hs): one head, so nh = 1
-        k = self.key(x)[:, None]
-        v = self.value(x)[:, None]
-        y, maps = attend(
-            q,
-            k,
-            v,
-            dropout=self.dropout if self.training else 0.0,
-            return_attention=return_attention,
-        )
-        y = y[:, 0]  # (B, T, hs)
-        return (y, maps) if return_attention else y
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each (B, 1, T, hs): one head, so nh = 1."""
+        return self.query(x)[:, None], self.key(x)[:, None], self.value(x)[:, None]
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = attend(*self._qkv(x), dropout=self.dropout if self.training else 0.0)  # (B, 1, T, hs)
+        return y[:, 0]  # (B, T, hs)
 
-class KVCache:
-    """Keys and values of every layer for the tokens seen so far, so a new token costs O(T), not O(T^2).
-
-    Preallocated to `max_len` positions; `length` is how many are filled.
-    """
-
-    def __init__(
-        self,
-        n_layer: int,
-        batch_size: int,
-        n_head: int,
-        max_len: int,
-        head_size: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-    ):
-        shape = (n_layer, batch_size, n_head, max_len, head_size)
-        self.keys = torch.zeros(shape, device=device, dtype=dtype)
-        self.values = torch.zeros(shape, device=device, dtype=dtype)
-        self.max_len = max_len
-        self.length = 0
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store this layer's new keys and values (B, nh, T, hs); return all of them so far."""
-        end = self.length + k.size(2)
-        if end > self.max_len:
-            raise ValueError(f"KV cache holds {self.max_len} positions; {end} were asked for")
-        self.keys[layer, :, :, self.length : end] = k
-        self.values[layer, :, :, self.length : end] = v
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
-
-    def advance(self, n: int) -> None:
-        """Called once every layer has stored its n new positions."""
-        self.length += n
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+        """forward's output by the teaching path, and the head's maps (B, 1, T, T)."""
+        y, maps = attend_with_maps(*self._qkv(x))
+        return y[:, 0], maps
 
 
 class MultiHeadAttention(nn.Module):
@@ -153,42 +114,45 @@ class MultiHeadAttention(nn.Module):
         self.n_head = config.n_head
         self.n_embd = config.n_embd
         # q, k and v of every head in one Linear: head h owns columns h*hs:(h+1)*hs of each third
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        return_attention: bool = False,
-        kv_cache: KVCache | None = None,
-        layer: int = 0,
-    ) -> torch.Tensor | tuple[torch.Tensor, AttentionMaps]:
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of every head, each (B, nh, T, hs)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        return q, k, v
+
+    def _project(self, y: torch.Tensor) -> torch.Tensor:
+        B, nh, T, hs = y.shape
+        y = y.transpose(1, 2).contiguous().view(B, T, nh * hs)  # concatenate the heads: (B, T, C)
+        return self.resid_dropout(self.proj(y))  # dropout after the projection, as the lecture's
+
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C). With a cache, x holds only the new positions; they read the past."""
+        q, k, v = self._qkv(x)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, T_past + T, hs)
-        y, maps = attend(
-            q,
-            k,
-            v,
-            dropout=self.dropout if self.training else 0.0,
-            return_attention=return_attention,
-        )
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # concatenate the heads: (B, T, C)
-        y = self.resid_dropout(self.proj(y))
-        return (y, maps) if return_attention else y
+        return self._project(attend(q, k, v, dropout=self.dropout if self.training else 0.0))
+
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+        """forward's output by the teaching path, and every head's maps (B, nh, T, T)."""
+        y, maps = attend_with_maps(*self._qkv(x))
+        return self._project(y), maps
 
     @classmethod
     def from_heads(cls, heads: list[Head], proj: nn.Linear) -> MultiHeadAttention:
         """The batched module that computes exactly what `heads` side by side, then `proj`, compute."""
         head_size, n_embd = heads[0].query.weight.shape
-        bias = heads[0].query.bias is not None
-        config = GPTConfig(n_embd=head_size * len(heads), n_head=len(heads), bias=bias)
+        qkv_bias = heads[0].query.bias is not None
+        config = GPTConfig(
+            n_embd=head_size * len(heads), n_head=len(heads), bias=proj.bias is not None, qkv_bias=qkv_bias
+        )
         if config.n_embd != n_embd:
             raise ValueError(
                 f"{len(heads)} heads of size {head_size} concatenate to {config.n_embd} channels, "
@@ -199,7 +163,7 @@ class MultiHeadAttention(nn.Module):
             for part, name in enumerate(("query", "key", "value")):
                 rows = slice(part * n_embd, (part + 1) * n_embd)
                 mha.qkv.weight[rows] = torch.cat([getattr(h, name).weight for h in heads])
-                if bias:
+                if qkv_bias:
                     mha.qkv.bias[rows] = torch.cat([getattr(h, name).bias for h in heads])
             mha.proj.load_state_dict(proj.state_dict())
         return mha

@@ -11,15 +11,15 @@ from .model import LanguageModel
 class BigramLanguageModel(LanguageModel):
     """A (V, V) table: row i holds the logits of the token that follows token i."""
 
+    block_size = None  # reads one token: any context length works
+    supports_kv_cache = False
+    has_attention = False
+
     def __init__(self, vocab_size: int):
         super().__init__()
         self.vocab_size = vocab_size
         self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
         nn.init.normal_(self.token_embedding_table.weight, mean=0.0, std=0.02)  # loss starts at ln V
-
-    @property
-    def block_size(self) -> int | None:
-        return None  # reads one token: any context length works
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None

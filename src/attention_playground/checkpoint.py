@@ -19,20 +19,19 @@ from .config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
 from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write
 from .gpt import GPT, AttentionLanguageModel
+from .model import LanguageModel, uncompiled
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
 FORMAT_VERSION = 1
 REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module under torch.compile's wrapper, whose state_dict has no `_orig_mod.` prefix."""
-    return getattr(model, "_orig_mod", model)
+unwrap = uncompiled  # the old name, still imported by training.py: remove once it uses model.uncompiled
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
     """What it takes to rebuild `model`: its class and constructor arguments, as plain values."""
-    model = unwrap(model)
+    model = uncompiled(model)
     if isinstance(model, GPT):
         return {"kind": "gpt", "config": config_to_dict(model.config)}
     if isinstance(model, AttentionLanguageModel):
@@ -46,11 +45,20 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
     raise CheckpointError(f"cannot checkpoint a {type(model).__name__}: not a model of the course")
 
 
-def model_from_spec(spec: dict[str, Any]) -> nn.Module:
+def _gpt_config(saved: dict[str, Any]) -> GPTConfig:
+    """The GPTConfig of a checkpoint, with what older files meant for the fields they lack."""
+    older = {
+        "activation": "gelu",  # saved before `activation` was a setting: trained with GELU
+        "qkv_bias": saved.get("bias", GPTConfig.bias),  # before `qkv_bias`: q, k, v followed `bias`
+        "embedding_dropout": True,  # before `embedding_dropout`: GPT always dropped on embeddings
+    }
+    return config_from_dict(GPTConfig, {**older, **saved})
+
+
+def model_from_spec(spec: dict[str, Any]) -> LanguageModel:
     kind = spec.get("kind")
     if kind in ("gpt", "attention_lm"):
-        # checkpoints saved before GPTConfig had `activation` were trained with GELU
-        config = config_from_dict(GPTConfig, {"activation": "gelu", **spec["config"]})
+        config = _gpt_config(spec["config"])
         if kind == "gpt":
             return GPT(config)
         return AttentionLanguageModel(config, feed_forward=spec["feed_forward"])
@@ -73,7 +81,7 @@ def save_checkpoint(
     payload = {
         "format_version": FORMAT_VERSION,
         "model": model_spec(model),
-        "state_dict": unwrap(model).state_dict(),
+        "state_dict": uncompiled(model).state_dict(),
         "train_config": config_to_dict(train_config) if train_config is not None else None,
         "tokenizer": tokenizer.to_dict(),
         "step": int(step),
@@ -87,7 +95,7 @@ def save_checkpoint(
 
 @dataclass
 class Checkpoint:
-    model: nn.Module
+    model: LanguageModel
     tokenizer: Tokenizer
     train_config: TrainConfig | None
     step: int
@@ -95,22 +103,9 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None
     path: Path
 
-    @property
-    def model_config(self) -> GPTConfig | None:
-        return getattr(self.model, "config", None)
 
-
-def _vocab_size(model: nn.Module) -> int:
-    return model.config.vocab_size if hasattr(model, "config") else model.vocab_size
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    device: torch.device | str = "cpu",
-    tokenizer: Tokenizer | None = None,
-) -> Checkpoint:
-    """Rebuild the model and tokenizer of a checkpoint. Passing `tokenizer` checks that it matches."""
-    path = Path(path)
+def _read_payload(path: Path, device: torch.device | str) -> dict[str, Any]:
+    """The checkpoint's dict, with every required field, or a CheckpointError that says what is wrong."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one first, or check the path")
     try:
@@ -128,6 +123,17 @@ def load_checkpoint(
             f"{path} is missing {', '.join(missing)}: it was not written by attention-playground's "
             "save_checkpoint (or by an incompatible version)"
         )
+    return payload
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    tokenizer: Tokenizer | None = None,
+) -> Checkpoint:
+    """Rebuild the model and tokenizer of a checkpoint. Passing `tokenizer` checks that it matches."""
+    path = Path(path)
+    payload = _read_payload(path, device)
     try:
         model = model_from_spec(payload["model"])
         saved_tokenizer = tokenizer_from_dict(payload["tokenizer"])
@@ -136,10 +142,10 @@ def load_checkpoint(
         )
     except (PlaygroundError, KeyError, TypeError) as error:
         raise CheckpointError(f"{path} has an unusable configuration: {error}") from None
-    if saved_tokenizer.vocab_size != _vocab_size(model):
+    if saved_tokenizer.vocab_size != model.vocab_size:
         raise CheckpointError(
             f"{path} is inconsistent: its tokenizer has {saved_tokenizer.vocab_size} tokens but its "
-            f"model has vocab_size={_vocab_size(model)}"
+            f"model has vocab_size={model.vocab_size}"
         )
     if tokenizer is not None and tokenizer.to_dict() != saved_tokenizer.to_dict():
         raise CheckpointError(

@@ -6,14 +6,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import AttentionMaps, Head, KVCache, MultiHeadAttention
+from .attention import AttentionMaps, Head, MultiHeadAttention
 from .config import GPTConfig
 from .model import LanguageModel
-from .sampling import next_token
+from .sampling import KVCache
+
+# Dropout sits where the lecture's gpt.py puts it: on the attention weights (attend's dropout), after
+# the attention's output projection (MultiHeadAttention.resid_dropout), and at the end of FeedForward.
 
 
 class FeedForward(nn.Module):
-    """Each position thinks on its own about what it gathered: Linear -> ReLU -> Linear."""
+    """Each position thinks on its own about what it gathered: Linear -> activation -> Linear.
+
+    The activation is the lecture's ReLU by default, or GPT-2's GELU (GPTConfig.activation="gelu").
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -38,61 +44,85 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.ffwd = FeedForward(config)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        return_attention: bool = False,
-        kv_cache: KVCache | None = None,
-        layer: int = 0,
-    ) -> torch.Tensor | tuple[torch.Tensor, AttentionMaps]:
-        a = self.attn(self.ln1(x), return_attention, kv_cache, layer)
-        a, maps = a if return_attention else (a, None)
-        x = x + a  # (B, T, C): the residual stream carries x past the attention
-        x = x + self.ffwd(self.ln2(x))
-        return (x, maps) if return_attention else x
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), kv_cache, layer)  # (B, T, C): the residual stream carries x past
+        return x + self.ffwd(self.ln2(x))
+
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+        """forward's output with the attention's teaching path, and its maps (B, nh, T, T)."""
+        a, maps = self.attn.forward_with_maps(self.ln1(x))
+        x = x + a
+        return x + self.ffwd(self.ln2(x)), maps
 
 
 def init_weights(module: nn.Module) -> None:
-    """The lecture's init: normal(0, 0.02) weights, zero biases, so the loss starts near ln V."""
+    """Normal(0, 0.02) weights and zero biases, so the loss starts near ln V.
+
+    Not in the video: Karpathy added this init to the lecture's gpt.py after it (ng-video-lecture,
+    commit d38c865, "not covered in the original GPT video, but important").
+    """
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
 
 
-def _stack(maps: list[AttentionMaps]) -> AttentionMaps:
-    """Per-layer maps -> one AttentionMaps of shape (L, B, nh, T, T)."""
+def _stack_layers(maps: list[AttentionMaps]) -> AttentionMaps:
+    """Per-layer maps, each (B, nh, T, T) -> one AttentionMaps of shape (L, B, nh, T, T)."""
     return AttentionMaps(torch.stack([m.scores for m in maps]), torch.stack([m.weights for m in maps]))
 
 
-class GPT(LanguageModel):
-    """Token and position embeddings -> n_layer Blocks -> LayerNorm -> logits over the vocabulary."""
+class EmbeddingLanguageModel(LanguageModel):
+    """The start every attention model shares: each token's embedding plus its position's embedding."""
+
+    has_attention = True
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
-        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
-        self.apply(init_weights)
+        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)  # what each token is
+        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)  # where it stands
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
 
     @property
     def block_size(self) -> int:
         return self.config.block_size
 
-    def _embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
-        B, T = idx.shape
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Tokens idx (B, T) at positions start..start+T-1 -> their embeddings (B, T, C)."""
+        T = idx.size(1)
         if start + T > self.config.block_size:
             raise ValueError(
                 f"a sequence of {start + T} tokens is longer than block_size="
                 f"{self.config.block_size}: crop the context to the last block_size tokens"
             )
         positions = torch.arange(start, start + T, device=idx.device)  # (T,)
-        x = self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
-        return self.drop(x)
+        return self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
+
+    def num_params(self, embeddings: bool = True) -> int:
+        """All parameters, or (embeddings=False) those outside the token and position tables."""
+        n = super().num_params()
+        if not embeddings:
+            n -= self.token_embedding.weight.numel() + self.position_embedding.weight.numel()
+        return n
+
+
+class GPT(EmbeddingLanguageModel):
+    """Token and position embeddings -> n_layer Blocks -> LayerNorm -> logits over the vocabulary."""
+
+    supports_kv_cache = True
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
+        # no parameters either way, so state dicts load whichever the config says
+        self.drop = nn.Dropout(config.dropout) if config.embedding_dropout else nn.Identity()
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
+        self.apply(init_weights)
 
     def forward(
         self,
@@ -100,7 +130,7 @@ class GPT(LanguageModel):
         targets: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self._embed(idx, kv_cache.length if kv_cache is not None else 0)  # (B, T, C)
+        x = self.drop(self.embed(idx, kv_cache.length if kv_cache is not None else 0))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
             x = block(x, kv_cache=kv_cache, layer=layer)
         if kv_cache is not None:
@@ -111,19 +141,12 @@ class GPT(LanguageModel):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> AttentionMaps:
         """Scores and weights of every layer and head, (L, B, nh, T, T), from the teaching path."""
-        x = self._embed(idx)
+        x = self.drop(self.embed(idx))
         maps = []
-        for layer, block in enumerate(self.blocks):
-            x, layer_maps = block(x, return_attention=True, layer=layer)
+        for block in self.blocks:
+            x, layer_maps = block.forward_with_maps(x)
             maps.append(layer_maps)
-        return _stack(maps)
-
-    def num_params(self, embeddings: bool = True) -> int:
-        """All parameters, or (embeddings=False) those outside the token and position tables."""
-        n = super().num_params()
-        if not embeddings:
-            n -= self.token_embedding.weight.numel() + self.position_embedding.weight.numel()
-        return n
+        return _stack_layers(maps)
 
     def new_kv_cache(self, batch_size: int) -> KVCache:
         c = self.config
@@ -137,66 +160,27 @@ class GPT(LanguageModel):
             dtype=self.lm_head.weight.dtype,
         )
 
-    @torch.no_grad()
-    def generate_with_cache(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Like the plain loop, but each new token runs through the model alone (T = 1).
 
-        Within block_size tokens this gives exactly the plain loop's tokens. Past it, positions
-        would shift at every step, so the cache restarts from the last block_size // 2 tokens.
-        """
-        block_size = self.config.block_size
-        cache = None
-        for _ in range(max_new_tokens):
-            if cache is None or cache.length == block_size:
-                keep = block_size if cache is None else max(1, block_size // 2)
-                cache = self.new_kv_cache(idx.size(0))
-                logits, _ = self(idx[:, -keep:], kv_cache=cache)  # (B, T, V)
-            else:
-                logits, _ = self(idx[:, -1:], kv_cache=cache)  # (B, 1, V)
-            token = next_token(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
-            idx = torch.cat((idx, token), dim=1)
-        return idx
-
-
-class AttentionLanguageModel(LanguageModel):
+class AttentionLanguageModel(EmbeddingLanguageModel):
     """The lecture's steps between bigram and GPT: embeddings -> one attention layer
     (one Head, or MultiHeadAttention) -> optional FeedForward -> logits. No residuals, no LayerNorm."""
 
+    supports_kv_cache = False
+
     def __init__(self, config: GPTConfig, feed_forward: bool = False):
-        super().__init__()
-        self.config = config
-        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
+        super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
         if config.n_head == 1:
-            self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.bias)
+            self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.qkv_bias)
         else:
             self.attention = MultiHeadAttention(config)
         self.ffwd = FeedForward(config) if feed_forward else None
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
         self.apply(init_weights)
 
-    @property
-    def block_size(self) -> int:
-        return self.config.block_size
-
-    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        T = idx.size(1)
-        if self.config.block_size < T:
-            raise ValueError(f"a sequence of {T} tokens is longer than block_size={self.config.block_size}")
-        positions = torch.arange(T, device=idx.device)
-        return self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
-
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.attention(self._embed(idx))  # (B, T, C)
+        x = self.attention(self.embed(idx))  # (B, T, C)
         if self.ffwd is not None:
             x = self.ffwd(x)
         logits = self.lm_head(x)  # (B, T, V)
@@ -205,5 +189,5 @@ class AttentionLanguageModel(LanguageModel):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> AttentionMaps:
         """Scores and weights of the one attention layer, (1, B, nh, T, T)."""
-        _, maps = self.attention(self._embed(idx), return_attention=True)
-        return _stack([maps])
+        _, maps = self.attention.forward_with_maps(self.embed(idx))
+        return _stack_layers([maps])

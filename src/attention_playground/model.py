@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sampling import generate
+from .sampling import evaluating, generate
 
 if TYPE_CHECKING:
     from .attention import AttentionMaps
     from .sampling import KVCache
+
+__all__ = ["LanguageModel", "evaluating", "uncompiled"]  # evaluating is defined in sampling.py
 
 
 class LanguageModel(nn.Module):
     """What every model of the course shares: forward(idx, targets) -> (logits, loss), generate."""
 
     block_size: int | None = None  # the longest context it reads; None: any length
-    vocab_size: int  # set by each model's __init__
+    vocab_size: int  # how many different tokens it reads and predicts: every model sets it
     supports_kv_cache: bool = False  # True where forward(idx, kv_cache=...) and new_kv_cache() work
     has_attention: bool = False  # True where attention_maps(idx) works
 
@@ -62,17 +62,6 @@ class LanguageModel(nn.Module):
         return generate(
             self, idx, max_new_tokens, temperature, top_k, generator=generator, use_cache=use_cache
         )
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (no dropout) inside the block; the model's own train/eval mode restored after it."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def uncompiled(model: nn.Module) -> nn.Module:

@@ -1,12 +1,70 @@
-"""Sampling text: the plain loop of the lecture, and the same loop with a KV cache."""
+"""Sampling text: one loop that reads the whole cropped context at every step, or, for a model with
+a KV cache, only the newest token. The cache itself lives here too, beside the loop that fills it."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .model import LanguageModel
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (no dropout) inside the block; the model's own train/eval mode restored after it.
+
+    Defined here, below model.py (which re-exports it), so that sampling imports nothing from model.py.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, so a new token costs O(T), not O(T^2).
+
+    Preallocated to `max_len` positions; `length` is how many are filled.
+    """
+
+    def __init__(
+        self,
+        n_layer: int,
+        batch_size: int,
+        n_head: int,
+        max_len: int,
+        head_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        shape = (n_layer, batch_size, n_head, max_len, head_size)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store this layer's new keys and values (B, nh, T, hs); return all of them so far."""
+        end = self.length + k.size(2)
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} positions; {end} were asked for")
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, n: int) -> None:
+        """Called once every layer has stored its n new positions."""
+        self.length += n
 
 
 def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) -> None:
@@ -39,7 +97,7 @@ def next_token(
 
 @torch.no_grad()
 def generate(
-    model: nn.Module,
+    model: LanguageModel,
     idx: torch.Tensor,
     max_new_tokens: int,
     temperature: float = 1.0,
@@ -47,26 +105,34 @@ def generate(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
 ) -> torch.Tensor:
-    """Append max_new_tokens sampled tokens to idx (B, T), reading at most block_size of context."""
+    """Append max_new_tokens sampled tokens to idx (B, T), reading at most block_size of context.
+
+    With the cache each new token runs through the model alone (T = 1), which gives exactly the plain
+    loop's tokens within block_size. Past it, positions would shift at every step, so the cache
+    restarts from the last block_size // 2 tokens.
+    """
     _check_sampling(max_new_tokens, temperature, top_k)
-    was_training = model.training
-    model.eval()
-    try:
-        if use_cache and hasattr(model, "generate_with_cache"):
-            return model.generate_with_cache(idx, max_new_tokens, temperature, top_k, generator)
-        block_size = getattr(model, "block_size", None)
+    block_size = model.block_size
+    cached = use_cache and model.supports_kv_cache
+    cache = None
+    with evaluating(model):
         for _ in range(max_new_tokens):
-            context = idx if block_size is None else idx[:, -block_size:]  # crop to what it can read
-            logits, _ = model(context)  # (B, T, V)
+            if not cached:
+                context = idx if block_size is None else idx[:, -block_size:]  # crop to what it can read
+                logits, _ = model(context)  # (B, T, V)
+            elif cache is None or cache.length == block_size:  # the first step, or a full cache
+                keep = block_size if cache is None else max(1, block_size // 2)
+                cache = model.new_kv_cache(idx.size(0))
+                logits, _ = model(idx[:, -keep:], kv_cache=cache)  # (B, keep, V)
+            else:
+                logits, _ = model(idx[:, -1:], kv_cache=cache)  # (B, 1, V): only the newest token
             token = next_token(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
             idx = torch.cat((idx, token), dim=1)  # (B, T + 1)
-        return idx
-    finally:
-        model.train(was_training)
+    return idx
 
 
 def sample_text(
-    model: nn.Module,
+    model: LanguageModel,
     tokenizer,
     prompt: str = "\n",
     max_new_tokens: int = 200,
@@ -78,8 +144,7 @@ def sample_text(
     """The prompt and its continuation as text; the same seed gives the same text."""
     _check_sampling(max_new_tokens, temperature, top_k)
     ids = tokenizer.encode(prompt or "\n")  # an unknown character is a TokenizerError here
-    device = next(model.parameters()).device
-    idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
+    idx = torch.tensor([ids], dtype=torch.long, device=model.device)  # (1, T)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     out = generate(model, idx, max_new_tokens, temperature, top_k, generator, use_cache)
     return tokenizer.decode(out[0].tolist())
