@@ -82,14 +82,8 @@ class EmbeddingLanguageModel(LanguageModel):
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)  # what each token is
         self.position_embedding = nn.Embedding(config.block_size, config.n_embd)  # where it stands
-
-    @property
-    def vocab_size(self) -> int:
-        return self.config.vocab_size
-
-    @property
-    def block_size(self) -> int:
-        return self.config.block_size
+        self.vocab_size: int = config.vocab_size
+        self.block_size: int = config.block_size
 
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Tokens idx (B, T) at positions start..start+T-1 -> their embeddings (B, T, C)."""
@@ -144,7 +138,7 @@ class GPT(EmbeddingLanguageModel):
         x = self.drop(self.embed(idx))
         maps = []
         for block in self.blocks:
-            x, layer_maps = block.forward_with_maps(x)
+            x, layer_maps = block.forward_with_maps(x)  # type: ignore[operator]  # a ModuleList item is typed Module
             maps.append(layer_maps)
         return _stack_layers(maps)
 
@@ -169,6 +163,7 @@ class AttentionLanguageModel(EmbeddingLanguageModel):
 
     def __init__(self, config: GPTConfig, feed_forward: bool = False):
         super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
+        self.attention: Head | MultiHeadAttention
         if config.n_head == 1:
             self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.qkv_bias)
         else:

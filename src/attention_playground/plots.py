@@ -249,8 +249,8 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
     top = 0.5 if title else 0.1  # room for the suptitle
     height = top + 0.25 + side + below + 0.3 + bars_height + bars_below
 
-    def rect(x: float, y: float, w: float, h: float) -> list[float]:  # inches -> figure fractions
-        return [x / width, y / height, w / width, h / height]
+    def rect(x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:  # in -> fractions
+        return (x / width, y / height, w / width, h / height)
 
     fig = plt.figure(figsize=(width, height))
     heat_y = height - top - 0.25 - side
@@ -261,7 +261,7 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
     finite = view.scores[torch.isfinite(view.scores)]
     limit = finite.abs().max().item() if finite.numel() else 1.0
     limit = limit or 1.0  # all-zero scores still get a colour scale
-    heatmap_args = dict(labels=labels, highlight_query=view.query, fontsize=fontsize)  # same in all 3
+    heatmap_args: dict[str, Any] = dict(labels=labels, highlight_query=view.query, fontsize=fontsize)
     draw_attention(
         raw_ax, view.scores, title="scores q·k/√hs", cmap="RdBu_r", vmin=-limit, vmax=limit, **heatmap_args
     )

@@ -121,6 +121,7 @@ def generate(
                 context = idx if block_size is None else idx[:, -block_size:]  # crop to what it can read
                 logits, _ = model(context)  # (B, T, V)
             elif cache is None or cache.length == block_size:  # the first step, or a full cache
+                assert block_size is not None  # a model with a KV cache has a block size
                 keep = block_size if cache is None else max(1, block_size // 2)
                 cache = model.new_kv_cache(idx.size(0))
                 logits, _ = model(idx[:, -keep:], kv_cache=cache)  # (B, keep, V)

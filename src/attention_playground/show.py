@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from typing import Any
 
 
 class Source:
@@ -22,7 +23,7 @@ class Source:
         return self.code
 
 
-def show_source(obj: object) -> Source:
+def show_source(obj: Any) -> Source:
     """The source of a class or function of the library, ready to display."""
     code = textwrap.dedent(inspect.getsource(obj))
     return Source(code)
