@@ -328,6 +328,8 @@ class CacheResult:
 
 @dataclass
 class BenchResult:
+    """Everything the bench printed, as numbers."""
+
     probe_gflops: float  # the median matmul probe
     probes: list[float]  # every probe, GFLOP/s
     runs: dict[str, RunResult]  # "reference", "cpu preset"
@@ -336,7 +338,7 @@ class BenchResult:
     seconds: float  # the whole bench
 
 
-def first_reaching(target: float, run: Run) -> tuple[int, float] | None:
+def first_reaching(run: Run, target: float) -> tuple[int, float] | None:
     """(steps, seconds) at the first evaluation with val loss <= target, if any."""
     h = run.trainer.history
     for step, val, seconds in zip(h.eval_steps, h.val_loss, run.clock.eval_seconds, strict=True):
@@ -346,6 +348,7 @@ def first_reaching(target: float, run: Run) -> tuple[int, float] | None:
 
 
 def run_result(run: Run, probe_gflops: float, val_data: torch.Tensor, val_tokens: int | None) -> RunResult:
+    """A finished run's figures; its full-split val loss is computed here, outside its wall time."""
     h, t = run.trainer.history, run.train_config
     ms = statistics.median(run.clock.step_seconds) * 1e3
     tokens_per_s = t.batch_size * run.model_config.block_size / (ms / 1e3)
@@ -363,18 +366,21 @@ def run_result(run: Run, probe_gflops: float, val_data: torch.Tensor, val_tokens
         seconds=h.seconds,
         val=h.val_loss[-1],
         full_val=split_loss(run.model, val_data, run.model_config.block_size, val_tokens),  # untimed
-        reached=first_reaching(TARGET_VAL_LOSS, run),
+        reached=first_reaching(run, TARGET_VAL_LOSS),
         eval_steps=list(h.eval_steps),
         val_loss=list(h.val_loss),
         eval_seconds=list(run.clock.eval_seconds),
     )
 
 
+def reference_seconds(reference: RunResult) -> float:
+    """The reference's time to TARGET_VAL_LOSS, or its whole run's where it did not reach it."""
+    return reference.reached[1] if reference.reached else reference.seconds
+
+
 def time_ratio(reference: RunResult, cpu: RunResult) -> float | None:
-    """The cpu preset's time to TARGET_VAL_LOSS over the reference's (or its whole run's, if it missed)."""
-    if cpu.reached is None:
-        return None
-    return cpu.reached[1] / (reference.reached[1] if reference.reached else reference.seconds)
+    """The cpu preset's time to TARGET_VAL_LOSS over reference_seconds; None where it did not reach it."""
+    return None if cpu.reached is None else cpu.reached[1] / reference_seconds(reference)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,10 +507,9 @@ def print_val_by_step(runs: dict[str, RunResult], ratio: float | None, out: Call
         out(f"cpu preset did not reach val <= {TARGET_VAL_LOSS} in the steps run")
         return
     label = "its time to reach it" if reference.reached else "its full run (it did not reach it)"
-    ref_seconds = reference.reached[1] if reference.reached else reference.seconds
     out(
         f"cpu preset reached val <= {TARGET_VAL_LOSS} in {cpu.reached[1]:.1f} s = {ratio:.2f}x the "
-        f"reference's {ref_seconds:.1f} s ({label})"
+        f"reference's {reference_seconds(reference):.1f} s ({label})"
     )
 
 

@@ -190,8 +190,8 @@ class Trainer:
         self._stop_requested = False
         self._clock_began, self._seconds_before = time.perf_counter(), history.seconds
         self.model.train()
-        self._fire("on_run_begin")
         with flush_denormals(self.device):
+            self._fire("on_run_begin")
             while not self.done and not self._stop_requested:
                 step = self.step
                 loss = self.train_step()
@@ -264,8 +264,8 @@ class Trainer:
 
 def _context_length(model: nn.Module, block_size: int | None) -> int:
     """block_size= where given, else the model's own; a model that reads any length needs one."""
-    if block_size is None and isinstance(model, LanguageModel):
-        block_size = model.block_size
+    if block_size is None and isinstance(uncompiled(model), LanguageModel):
+        block_size = uncompiled(model).block_size
     if block_size is None:
         raise ConfigError("this model reads any context length: pass block_size= to train()")
     return block_size
