@@ -1,19 +1,29 @@
 """The bench counts FLOPs and losses right and prints every column; it times nothing we assert on."""
 
+import dataclasses
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from attention_playground import GPT, GPTConfig
 from attention_playground.bench import (
     REFERENCE,
+    BenchClock,
+    BenchResult,
+    CacheResult,
+    RunResult,
     flops_per_token,
     linear_weights,
     main,
     matmul_probe,
+    plan_runs,
     run_bench,
     split_loss,
 )
 from attention_playground.cli import build_parser
+from attention_playground.training import Trainer
 
 
 def test_flops_per_token_of_the_reference_model():
@@ -50,9 +60,19 @@ def test_quick_bench_prints_every_column(capsys):
     for text in ("reference", "cpu preset", "matmul probe", "FLOPs per token = 6*N + 12*L*T*C",
                  "KV cache", "lecture-sized", "speedup", "same tokens within block"):  # fmt: skip
         assert text in printed
-    assert set(results["runs"]) == {"reference", "cpu preset"}
-    assert all(r["steps"] == 2 and len(r["val_loss"]) == 2 for r in results["runs"].values())
-    assert all(r["same_within_block"] for r in results["kv_cache"].values())
+    assert isinstance(results, BenchResult) and len(results.probes) >= 2
+    assert list(results.runs) == ["reference", "cpu preset"]
+    for run in results.runs.values():
+        assert isinstance(run, RunResult)
+        assert run.steps == 2 and run.eval_steps == [0, 1] and len(run.val_loss) == 2
+        assert run.val == run.val_loss[-1] and run.ms_per_step > 0
+        assert run.mfu == run.gflops / results.probe_gflops
+        assert run.eval_seconds == sorted(run.eval_seconds) and run.eval_seconds[-1] <= run.seconds
+        assert f"{run.val:.4f}" in printed and f"{run.full_val:.4f}" in printed
+    assert list(results.kv_cache) == ["lecture-sized (untrained)", "cpu preset (trained)"]
+    for cache in results.kv_cache.values():
+        assert isinstance(cache, CacheResult) and cache.same_within_block and cache.compared == 4
+        assert cache.speedup == cache.cached_tokens_per_s / cache.plain_tokens_per_s
 
 
 def test_bench_compile_compiles_both_runs(capsys, monkeypatch):
@@ -63,7 +83,38 @@ def test_bench_compile_compiles_both_runs(capsys, monkeypatch):
     assert "bench --quick --compile" in printed and "compiling is in their wall time" in printed
     assert printed.count("float32 compiled") == 2
     assert [model.config.n_layer for model in compiled] == [4, 2]  # the reference's, the cpu preset's
-    assert set(results["runs"]) == {"reference", "cpu preset"}
+    assert all(run.train_config.compile for run in results.runs.values())
+
+
+def test_quick_and_steps_stop_the_runs_early_with_their_schedules():
+    full = plan_runs(65, quick=False, compile=False, steps=None)
+    assert [(r.stop_at, r.train_config.max_iters, r.train_config.eval_interval) for r in full] == [
+        (2000, 2000, 250),
+        (500, 500, 250),
+    ]
+    quick = plan_runs(65, quick=True, compile=False, steps=None)
+    assert [(r.stop_at, r.train_config.max_iters, r.train_config.eval_interval) for r in quick] == [
+        (200, 2000, 100),
+        (100, 500, 50),
+    ]
+    assert [r.stop_at for r in plan_runs(65, quick=True, compile=True, steps=150)] == [150, 100]
+
+
+def test_bench_clock_times_each_step_and_cuts_slices(shakespeare_splits, small_config):
+    config = dataclasses.replace(REFERENCE[1], max_iters=20, eval_interval=4, eval_iters=1, batch_size=4)
+    torch.manual_seed(0)
+    clock = BenchClock(stop_at=10, slice_seconds=0.0)  # every step ends a slice
+    trainer = Trainer(GPT(small_config), shakespeare_splits, config, callbacks=[clock])
+    slices = 0
+    while trainer.step < clock.stop_at:
+        trainer.run()
+        slices += 1
+    assert slices == 10 and trainer.step == 10, "one step a slice, and no step past stop_at"
+    assert len(clock.step_seconds) == 10 and all(s > 0 for s in clock.step_seconds)
+    assert trainer.history.eval_steps == [3, 7] and len(clock.eval_seconds) == 2
+    assert clock.eval_seconds == sorted(clock.eval_seconds)
+    assert clock.eval_seconds[-1] <= trainer.history.seconds
+    assert sum(clock.step_seconds) <= trainer.history.seconds, "steps alone: evaluations excluded"
 
 
 def test_bench_is_a_cli_subcommand():
@@ -73,6 +124,19 @@ def test_bench_is_a_cli_subcommand():
     with pytest.raises(SystemExit) as exit_info:
         main(["--no-such-option"])
     assert exit_info.value.code == 2
+
+
+def test_both_bench_command_lines_are_one(capsys):
+    for show_help in (lambda: build_parser().parse_args(["bench", "--help"]), lambda: main(["--help"])):
+        with pytest.raises(SystemExit):
+            show_help()
+    cli_help, module_help = capsys.readouterr().out.split("usage: python -m attention_playground.bench")
+    assert cli_help.split("[--compile]", 1)[1] == module_help.split("[--compile]", 1)[1]
+
+
+def test_the_bench_does_not_import_the_cli():
+    code = "import sys, attention_playground.bench; assert 'attention_playground.cli' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 def test_reference_recipe_is_nanogpts():

@@ -3,20 +3,20 @@ No timings here: the bench measures speed."""
 
 import contextlib
 import dataclasses
-import importlib
 
 import pytest
 import torch
 
 from attention_playground import GPT, PRESETS, GPTConfig, TrainConfig, get_batch, learning_rate_at, train
-from attention_playground.training import (
-    Trainer,
+from attention_playground import training as training_module
+from attention_playground.precision import (
     autocast_context,
     cpu_has_fast_bf16,
+    enable_tf32,
     flush_denormals,
-    make_optimizer,
     resolve_dtype,
 )
+from attention_playground.training import Callback, Trainer, make_optimizer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 QUICK = TrainConfig(
@@ -24,14 +24,13 @@ QUICK = TrainConfig(
     min_lr=3e-4, device="cpu",
 )  # fmt: skip
 CPU = torch.device("cpu")
-train_module = importlib.import_module("attention_playground.training")  # the package exports train()
 
 
 def plain_loop(splits, config: TrainConfig) -> list[float]:
-    """The lecture's loop, written out: no foreach, no flush-to-zero, no pieces."""
+    """The lecture's loop, written out: no foreach, no flush-to-zero, no callbacks."""
     torch.manual_seed(config.seed)
     model = GPT(SMALL)
-    optimizer = make_optimizer(model, config, CPU)
+    optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     for step in range(config.max_iters):
@@ -57,7 +56,7 @@ def test_flush_to_zero_changes_no_number(shakespeare_splits, monkeypatch):
     runs = []
     for flush in (True, False):
         if not flush:
-            monkeypatch.setattr(train_module, "flush_denormals", lambda device: contextlib.nullcontext())
+            monkeypatch.setattr(training_module, "flush_denormals", lambda device: contextlib.nullcontext())
         torch.manual_seed(QUICK.seed)
         model = GPT(SMALL)
         runs.append(
@@ -87,23 +86,34 @@ def test_flush_to_zero_set_by_the_user_stays_on():
         torch.set_flush_denormal(False)
 
 
+class StopEvery(Callback):
+    """Stops run() every `steps` steps, as the bench's slices do."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step(self, trainer, step, loss):
+        if trainer.step % self.steps == 0:
+            trainer.request_stop()
+
+
 def test_a_run_in_pieces_equals_a_run_in_one_go(shakespeare_splits):
     torch.manual_seed(QUICK.seed)
     whole = train(GPT(SMALL), shakespeare_splits, QUICK)
     torch.manual_seed(QUICK.seed)
-    a = Trainer(GPT(SMALL), shakespeare_splits, QUICK)
+    a = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[StopEvery(5)])
     other = dataclasses.replace(QUICK, seed=7, max_iters=10)
     torch.manual_seed(7)
-    b = Trainer(GPT(SMALL), shakespeare_splits, other)  # interleaved with a, as the bench does
+    b = Trainer(GPT(SMALL), shakespeare_splits, other, callbacks=[StopEvery(3)])  # interleaved with a
+    pieces = []
     while not a.done:
-        a.run(steps=5)
-        b.run(steps=3)
+        before = a.step
+        a.run()
+        b.run()
+        pieces.append(a.step - before)
+    assert pieces == [5, 5, 5, 5, 4]
     assert a.history.step_losses == whole.step_losses
     assert a.history.val_loss == whole.val_loss and a.history.eval_steps == whole.eval_steps == [7, 15, 23]
-    assert len(a.history.step_seconds) == QUICK.max_iters
-    assert len(a.history.eval_seconds) == 3
-    assert a.history.eval_seconds == sorted(a.history.eval_seconds)
-    assert a.history.eval_seconds[-1] <= a.history.seconds
     assert b.done and b.run().step_losses == b.history.step_losses, "a finished trainer stays finished"
 
 
@@ -148,11 +158,11 @@ def test_compiled_steps_are_traced_with_views_recomputed(shakespeare_splits, mon
     seen = []
 
     def recording_compile(model):
-        def step_model(*args, **kwargs):
+        def compiled_model(*args, **kwargs):
             seen.append(functorch_config.recompute_views)
             return model(*args, **kwargs)
 
-        return step_model
+        return compiled_model
 
     monkeypatch.setattr(torch, "compile", recording_compile)
     before = functorch_config.recompute_views
@@ -166,5 +176,5 @@ def test_compiled_steps_are_traced_with_views_recomputed(shakespeare_splits, mon
 @pytest.mark.parametrize("dtype", ["float32", "auto"])
 def test_no_cuda_settings_touched_on_the_cpu(dtype):
     before = torch.backends.cuda.matmul.allow_tf32
-    train_module.use_fast_settings(CPU, dtype)
+    enable_tf32(CPU, dtype)
     assert torch.backends.cuda.matmul.allow_tf32 == before

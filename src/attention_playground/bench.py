@@ -32,11 +32,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .argparsing import OneLineParser
 from .config import PRESETS, GPTConfig, TrainConfig
-from .data import Splits, load_text, split
+from .data import Splits, load_corpus, token_windows
+from .errors import PlaygroundError
 from .gpt import GPT
-from .tokenizers import encode_corpus, get_tokenizer
-from .training import Trainer, cpu_has_fast_bf16, resolve_dtype
+from .model import evaluating
+from .precision import cpu_has_fast_bf16, resolve_dtype
+from .training import Callback, Trainer
 
 TARGET_VAL_LOSS = 1.886  # nanoGPT's val loss after the reference recipe's 2000 steps
 
@@ -137,23 +140,53 @@ def split_loss(model: nn.Module, data: torch.Tensor, block_size: int, max_tokens
 
     The same quantity estimate_loss samples with random windows, without its sampling noise.
     """
-    was_training = model.training
-    model.eval()
     data = data if max_tokens is None else data[: max_tokens + 1]
     n = (len(data) - 1) // block_size
-    offsets = torch.arange(block_size + 1)
     total = 0.0
-    for first in range(0, n, 256):
-        starts = torch.arange(first, min(n, first + 256)) * block_size
-        windows = data[starts[:, None] + offsets]  # (B, T + 1)
-        _, loss = model(windows[:, :-1], windows[:, 1:])
-        total += loss.item() * len(starts)
-    model.train(was_training)
+    with evaluating(model):
+        for first in range(0, n, 256):
+            starts = torch.arange(first, min(n, first + 256)) * block_size
+            x, y = token_windows(data, starts, block_size)  # (B, T) each
+            _, loss = model(x, y)
+            total += loss.item() * len(starts)
     return total / n
 
 
 # ---------------------------------------------------------------------------------------------
 # Training runs, interleaved
+
+
+class BenchClock(Callback):
+    """The bench's clock on one Trainer: each step's own time, the run's time at each evaluation.
+
+    It also cuts the run into slices: it stops run() once a slice has lasted `slice_seconds`, or
+    once `stop_at` steps are done (the schedule still runs to max_iters: --quick stops it early).
+    """
+
+    def __init__(self, stop_at: int, slice_seconds: float):
+        self.stop_at, self.slice_seconds = stop_at, slice_seconds
+        self.step_seconds: list[float] = []  # each step alone, no evaluation
+        self.eval_seconds: list[float] = []  # the run's time so far at each evaluation, evaluations included
+        self._slice_began = 0.0  # history.seconds when this slice began
+        self._mark = 0.0  # perf_counter when the next step began
+
+    def on_run_begin(self, trainer: Trainer) -> None:
+        self._slice_began, self._mark = trainer.history.seconds, time.perf_counter()
+
+    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+        self.step_seconds.append(time.perf_counter() - self._mark)
+        self._stop_if_due(trainer)
+        self._mark = time.perf_counter()
+
+    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
+        self.eval_seconds.append(trainer.history.seconds)
+        self._stop_if_due(trainer)
+        self._mark = time.perf_counter()
+
+    def _stop_if_due(self, trainer: Trainer) -> None:
+        sliced = trainer.history.seconds - self._slice_began >= self.slice_seconds
+        if sliced or trainer.step >= self.stop_at:
+            trainer.request_stop()
 
 
 @dataclass
@@ -164,43 +197,56 @@ class Run:
     stop_at: int  # steps to run (max_iters, or fewer for --quick: the schedule stays the same)
     model: GPT = field(init=False)
     trainer: Trainer = field(init=False)
+    clock: BenchClock = field(init=False)
     rss_before: float = 0.0  # MB, at the start of its first slice
     rss_peak: float = 0.0  # MB, the process's peak during its first slice
-    full_val: float = float("nan")
 
-    def start(self, splits: Splits) -> None:
+    def start(self, splits: Splits, slice_seconds: float) -> None:
         torch.manual_seed(self.train_config.seed)
         self.model = GPT(self.model_config)
-        self.trainer = Trainer(self.model, splits, self.train_config)
+        self.clock = BenchClock(self.stop_at, slice_seconds)
+        self.trainer = Trainer(self.model, splits, self.train_config, callbacks=[self.clock])
 
     @property
     def done(self) -> bool:
         return self.trainer.step >= self.stop_at
 
-    def reached(self, target: float) -> tuple[int, float] | None:
-        """(step, seconds) of the first evaluation with val loss <= target, if any."""
-        h = self.trainer.history
-        for step, val, seconds in zip(h.eval_steps, h.val_loss, h.eval_seconds, strict=True):
-            if val <= target:
-                return step + 1, seconds
-        return None
+    def run_slice(self) -> None:
+        """Train for one slice; the first one also measures the memory the run needs."""
+        first = self.trainer.step == 0
+        if first:
+            self.rss_before = start_memory_window()
+        self.trainer.run()
+        if first:
+            self.rss_peak = memory_window_peak()
 
 
-def interleave(runs: list[Run], slice_seconds: float, probe: Callable[[], None], probe_every: float) -> None:
+def plan_runs(vocab_size: int, *, quick: bool, compile: bool, steps: int | None) -> list[Run]:
+    """The reference and the cpu preset, stopped where --quick or `steps` say (schedules unchanged)."""
+    cpu = PRESETS["cpu"]
+    recipes = [
+        ("reference", *REFERENCE, 200),
+        ("cpu preset", cpu.model_config(vocab_size), dataclasses.replace(cpu.train, device="cpu"), 100),
+    ]
+    runs = []
+    for name, model_config, train_config, quick_stop in recipes:
+        stop_at = quick_stop if quick else train_config.max_iters
+        stop_at = stop_at if steps is None else min(stop_at, steps)
+        if stop_at < train_config.max_iters:  # evaluate within the steps run
+            train_config = dataclasses.replace(train_config, eval_interval=max(1, stop_at // 2))
+        if compile:
+            train_config = dataclasses.replace(train_config, compile=True)
+        runs.append(Run(name, model_config, train_config, stop_at))
+    return runs
+
+
+def interleave(runs: list[Run], probe: Callable[[], None], probe_every: float) -> None:
     """Advance the run that has used the least time, a slice at a time, until all are done."""
     since_probe = 0.0
-    while True:
-        waiting = [r for r in runs if not r.done]
-        if not waiting:
-            return
+    while waiting := [r for r in runs if not r.done]:
         run = min(waiting, key=lambda r: r.trainer.history.seconds)
-        first = run.trainer.step == 0
-        if first:
-            run.rss_before = start_memory_window()
         before = run.trainer.history.seconds
-        run.trainer.run(steps=run.stop_at - run.trainer.step, seconds=slice_seconds)
-        if first:
-            run.rss_peak = memory_window_peak()
+        run.run_slice()
         since_probe += run.trainer.history.seconds - before
         if since_probe >= probe_every:
             probe()
@@ -214,18 +260,131 @@ def warm_up(splits: Splits) -> None:
     Trainer(GPT(GPTConfig(block_size=16, n_embd=32, n_head=2, n_layer=1)), splits, config).run()
 
 
+def train_interleaved(
+    runs: list[Run],
+    splits: Splits,
+    probe_sizes: Sequence[int],
+    slice_seconds: float,
+    out: Callable[[str], None],
+) -> list[float]:
+    """Start both runs, train them in turns, and return the matmul probes timed in between (GFLOP/s)."""
+    probes: list[float] = []
+
+    def probe() -> None:
+        probes.append(matmul_probe(probe_sizes))
+
+    warm_up(splits)  # library start-up costs (thread pools, MKL buffers) land on no run
+    probe()
+    for run in runs:
+        run.start(splits, slice_seconds)
+        out(f"  {run.name}: {_describe(run)}")
+    out("training both runs" + (" (about 2-3 minutes on 2 cores)..." if runs[0].stop_at >= 2000 else "..."))
+    interleave(runs, probe, probe_every=10.0)
+    probe()
+    return probes
+
+
 # ---------------------------------------------------------------------------------------------
-# KV cache
+# What the bench found
+
+
+@dataclass
+class RunResult:
+    """One training run's figures: a row of the training table and a column of the val-by-step one."""
+
+    model_config: GPTConfig
+    train_config: TrainConfig
+    params: int
+    steps: int
+    ms_per_step: float  # the median step, evaluations excluded
+    tokens_per_s: float  # batch_size * block_size at ms_per_step
+    gflops: float  # achieved, by flops_per_token
+    mfu: float  # gflops over the matmul probe's median
+    rss_mb: float  # how far the process's peak RSS rose during the run's first slice
+    seconds: float  # the run's own wall time, its evaluations included
+    val: float  # the last estimate_loss
+    full_val: float  # split_loss over the val split
+    reached: tuple[int, float] | None  # (steps, seconds) at the first val <= TARGET_VAL_LOSS
+    eval_steps: list[int]  # as History.eval_steps: the index of the step before each evaluation
+    val_loss: list[float]
+    eval_seconds: list[float]  # the run's wall time at each evaluation
 
 
 @dataclass
 class CacheResult:
-    name: str
+    """Greedy generation with and without the KV cache, and whether the two agree within a block."""
+
     config: GPTConfig
+    params: int
     plain_tokens_per_s: float
     cached_tokens_per_s: float
     same_within_block: bool
-    compared: int
+    compared: int  # tokens compared: the first block_size
+
+    @property
+    def speedup(self) -> float:
+        return self.cached_tokens_per_s / self.plain_tokens_per_s
+
+
+@dataclass
+class BenchResult:
+    """Everything the bench printed, as numbers."""
+
+    probe_gflops: float  # the median matmul probe
+    probes: list[float]  # every probe, GFLOP/s
+    runs: dict[str, RunResult]  # "reference", "cpu preset"
+    kv_cache: dict[str, CacheResult]  # "lecture-sized (untrained)", "cpu preset (trained)"
+    time_ratio: float | None  # the cpu preset's time to TARGET_VAL_LOSS over the reference's
+    seconds: float  # the whole bench
+
+
+def first_reaching(run: Run, target: float) -> tuple[int, float] | None:
+    """(steps, seconds) at the first evaluation with val loss <= target, if any."""
+    h = run.trainer.history
+    for step, val, seconds in zip(h.eval_steps, h.val_loss, run.clock.eval_seconds, strict=True):
+        if val <= target:
+            return step + 1, seconds
+    return None
+
+
+def run_result(run: Run, probe_gflops: float, val_data: torch.Tensor, val_tokens: int | None) -> RunResult:
+    """A finished run's figures; its full-split val loss is computed here, outside its wall time."""
+    h, t = run.trainer.history, run.train_config
+    ms = statistics.median(run.clock.step_seconds) * 1e3
+    tokens_per_s = t.batch_size * run.model_config.block_size / (ms / 1e3)
+    gflops = flops_per_token(run.model) * tokens_per_s / 1e9
+    return RunResult(
+        model_config=run.model_config,
+        train_config=t,
+        params=run.model.num_params(),
+        steps=run.trainer.step,
+        ms_per_step=ms,
+        tokens_per_s=tokens_per_s,
+        gflops=gflops,
+        mfu=gflops / probe_gflops,
+        rss_mb=run.rss_peak - run.rss_before,
+        seconds=h.seconds,
+        val=h.val_loss[-1],
+        full_val=split_loss(run.model, val_data, run.model_config.block_size, val_tokens),  # untimed
+        reached=first_reaching(run, TARGET_VAL_LOSS),
+        eval_steps=list(h.eval_steps),
+        val_loss=list(h.val_loss),
+        eval_seconds=list(run.clock.eval_seconds),
+    )
+
+
+def reference_seconds(reference: RunResult) -> float:
+    """The reference's time to TARGET_VAL_LOSS, or its whole run's where it did not reach it."""
+    return reference.reached[1] if reference.reached else reference.seconds
+
+
+def time_ratio(reference: RunResult, cpu: RunResult) -> float | None:
+    """The cpu preset's time to TARGET_VAL_LOSS over reference_seconds; None where it did not reach it."""
+    return None if cpu.reached is None else cpu.reached[1] / reference_seconds(reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# KV cache
 
 
 def time_generation(model: GPT, new_tokens: int, use_cache: bool) -> tuple[torch.Tensor, float]:
@@ -235,14 +394,28 @@ def time_generation(model: GPT, new_tokens: int, use_cache: bool) -> tuple[torch
     return out, time.perf_counter() - began
 
 
-def kv_cache_speed(name: str, model: GPT, new_tokens: int) -> CacheResult:
+def kv_cache_speed(model: GPT, new_tokens: int) -> CacheResult:
     """Greedy tokens/s with and without the cache, and whether both agree within block_size."""
     model.eval()
     plain, plain_s = time_generation(model, new_tokens, use_cache=False)
     cached, cached_s = time_generation(model, new_tokens, use_cache=True)
     within = min(model.config.block_size, plain.size(1))
     same = torch.equal(plain[:, :within], cached[:, :within])
-    return CacheResult(name, model.config, new_tokens / plain_s, new_tokens / cached_s, same, within)
+    return CacheResult(
+        config=model.config,
+        params=model.num_params(),
+        plain_tokens_per_s=new_tokens / plain_s,
+        cached_tokens_per_s=new_tokens / cached_s,
+        same_within_block=same,
+        compared=within,
+    )
+
+
+def kv_cache_results(trained: GPT, new_tokens: int) -> dict[str, CacheResult]:
+    """The cache on an untrained model of the lecture's size, and on the cpu preset's trained one."""
+    torch.manual_seed(0)
+    models = {"lecture-sized (untrained)": GPT(LECTURE_SIZED), "cpu preset (trained)": trained}
+    return {name: kv_cache_speed(model, new_tokens) for name, model in models.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +426,15 @@ def _shape(c: GPTConfig) -> str:
     return f"{c.n_layer}L {c.n_head}H {c.n_embd}C T{c.block_size}"
 
 
+def _describe(run: Run) -> str:
+    t = run.train_config
+    return (
+        f"{_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch {t.batch_size}, "
+        f"AdamW lr {t.learning_rate:g} (warmup {t.warmup}, cosine to {t.min_lr:g} at step {t.max_iters}), "
+        f"{run.stop_at} steps, {t.eval_iters} eval batches every {t.eval_interval}"
+    )
+
+
 def _table(rows: list[list[str]], out: Callable[[str], None]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -260,44 +442,7 @@ def _table(rows: list[list[str]], out: Callable[[str], None]) -> None:
         out("  ".join([first.ljust(widths[0]), *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))]))
 
 
-def run_bench(
-    quick: bool = False,
-    *,
-    compile: bool = False,
-    steps: int | None = None,
-    kv_tokens: int | None = None,
-    probe_sizes: Sequence[int] = (1024, 2048),
-    val_tokens: int | None = None,
-    slice_seconds: float = 1.0,
-    out: Callable[[str], None] = print,
-) -> dict:
-    """Run the benchmark and print it; returns the figures as a dict.
-
-    quick: the same two recipes, stopped after 200 and 100 steps (their schedules unchanged), and
-    200 new tokens for the KV cache. compile: both runs torch.compile their model. steps /
-    kv_tokens / probe_sizes / val_tokens shrink it further (the tests use them).
-    """
-    began = time.perf_counter()
-    preset = PRESETS["cpu"]
-    text = load_text("tinyshakespeare")
-    tokenizer = get_tokenizer("char", text)
-    splits = split(encode_corpus(text, tokenizer))
-    ref_model, ref_train = REFERENCE
-    cpu_model = preset.model_config(tokenizer.vocab_size)
-    cpu_train = dataclasses.replace(preset.train, device="cpu")
-    if compile:
-        ref_train = dataclasses.replace(ref_train, compile=True)
-        cpu_train = dataclasses.replace(cpu_train, compile=True)
-    ref_stop, cpu_stop = ref_train.max_iters, cpu_train.max_iters
-    if quick:
-        ref_stop, cpu_stop = 200, 100
-    if steps is not None:
-        ref_stop, cpu_stop = min(ref_stop, steps), min(cpu_stop, steps)
-    if ref_stop < ref_train.max_iters or cpu_stop < cpu_train.max_iters:  # evaluate within the steps run
-        ref_train = dataclasses.replace(ref_train, eval_interval=max(1, ref_stop // 2))
-        cpu_train = dataclasses.replace(cpu_train, eval_interval=max(1, cpu_stop // 2))
-    kv_tokens = kv_tokens if kv_tokens is not None else (200 if quick else 1000)
-
+def print_header(quick: bool, compile: bool, out: Callable[[str], None]) -> None:
     bf16 = "yes" if cpu_has_fast_bf16() else "no"
     flags = (" --quick" if quick else "") + (" --compile" if compile else "")
     out(
@@ -312,36 +457,15 @@ def run_bench(
         + ("\n--compile: both runs are torch.compiled; compiling is in their wall time and first step, "
            "not in ms/step (a median)." if compile else "")
     )  # fmt: skip
-    probes: list[float] = []
 
-    def probe() -> None:
-        probes.append(matmul_probe(probe_sizes))
 
-    warm_up(splits)  # library start-up costs (thread pools, MKL buffers) land on no run
-    probe()
-    runs = [
-        Run("reference", ref_model, ref_train, ref_stop),
-        Run("cpu preset", cpu_model, cpu_train, cpu_stop),
-    ]
-    for run in runs:
-        run.start(splits)
-        t = run.train_config
-        out(
-            f"  {run.name}: {_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch "
-            f"{t.batch_size}, AdamW lr {t.learning_rate:g} (warmup {t.warmup}, cosine to {t.min_lr:g} at "
-            f"step {t.max_iters}), {run.stop_at} steps, {t.eval_iters} eval batches every {t.eval_interval}"
-        )
-    out("training both runs" + (" (about 2-3 minutes on 2 cores)..." if ref_stop >= 2000 else "..."))
-    interleave(runs, slice_seconds, probe, probe_every=10.0)
-    probe()
-    for run in runs:
-        run.full_val = split_loss(run.model, splits.val, run.model_config.block_size, val_tokens)
-    peak = statistics.median(probes)
-
+def print_training_table(
+    runs: dict[str, RunResult], probes: list[float], probe_sizes: Sequence[int], out: Callable[[str], None]
+) -> None:
     out("")
     out(
         f"matmul probe: float32 {'/'.join(f'{n}^3' for n in probe_sizes)}, best size's median, "
-        f"{len(probes)} probes during the runs: median {peak:.1f} GFLOP/s "
+        f"{len(probes)} probes during the runs: median {statistics.median(probes):.1f} GFLOP/s "
         f"(range {min(probes):.1f}-{max(probes):.1f})"
     )
     out("FLOPs per token = 6*N + 12*L*T*C (N: Linear weights; attention's full T*T square, as nanoGPT/PaLM)")
@@ -350,29 +474,15 @@ def run_bench(
         ["run", "model", "batch", "lr", "dtype", "steps", "ms/step", "tokens/s", "GFLOP/s", "MFU",
          "RSS MB", "wall s", "val", "full val", f"val<={TARGET_VAL_LOSS}"],
     ]  # fmt: skip
-    results = {"probe_gflops": peak, "probes": probes, "runs": {}, "kv_cache": {}}
-    for run in runs:
-        h = run.trainer.history
-        ms = statistics.median(h.step_seconds) * 1e3
-        tokens_per_s = run.train_config.batch_size * run.model_config.block_size / (ms / 1e3)
-        gflops = flops_per_token(run.model) * tokens_per_s / 1e9
-        hit = run.reached(TARGET_VAL_LOSS)
-        dtype = resolve_dtype(torch.device("cpu"), run.train_config.dtype)
-        dtype += " compiled" if run.train_config.compile else ""
-        rss = run.rss_peak - run.rss_before
+    for name, r in runs.items():
+        dtype = resolve_dtype(torch.device("cpu"), r.train_config.dtype)
+        dtype += " compiled" if r.train_config.compile else ""
         rows.append([
-            run.name, _shape(run.model_config), str(run.train_config.batch_size),
-            f"{run.train_config.learning_rate:g}", dtype, str(run.trainer.step), f"{ms:.1f}",
-            f"{tokens_per_s:,.0f}", f"{gflops:.1f}", f"{gflops / peak:.0%}", f"+{rss:.0f}",
-            f"{h.seconds:.1f}", f"{h.val_loss[-1]:.4f}", f"{run.full_val:.4f}",
-            f"{hit[1]:.1f} s (step {hit[0]})" if hit else "not reached",
+            name, _shape(r.model_config), str(r.train_config.batch_size), f"{r.train_config.learning_rate:g}",
+            dtype, str(r.steps), f"{r.ms_per_step:.1f}", f"{r.tokens_per_s:,.0f}", f"{r.gflops:.1f}",
+            f"{r.mfu:.0%}", f"+{r.rss_mb:.0f}", f"{r.seconds:.1f}", f"{r.val:.4f}", f"{r.full_val:.4f}",
+            f"{r.reached[1]:.1f} s (step {r.reached[0]})" if r.reached else "not reached",
         ])  # fmt: skip
-        results["runs"][run.name] = {
-            "ms_per_step": ms, "tokens_per_s": tokens_per_s, "gflops": gflops, "mfu": gflops / peak,
-            "seconds": h.seconds, "val": h.val_loss[-1], "full_val": run.full_val,
-            "reached": hit, "eval_steps": h.eval_steps, "val_loss": h.val_loss,
-            "eval_seconds": h.eval_seconds, "steps": run.trainer.step,
-        }  # fmt: skip
     _table(rows, out)
     out(
         "RSS MB: how far the process's resident memory peaked above where it was when the run's first "
@@ -381,67 +491,119 @@ def run_bench(
         "windows of block_size (untimed)."
     )
 
+
+def print_val_by_step(runs: dict[str, RunResult], ratio: float | None, out: Callable[[str], None]) -> None:
     out("")
     out("val loss at each evaluation (seconds of the run so far, its evaluations included)")
     by_step: dict[int, dict[str, str]] = {}
-    for run in runs:
-        h = run.trainer.history
-        for step, val, seconds in zip(h.eval_steps, h.val_loss, h.eval_seconds, strict=True):
-            by_step.setdefault(step + 1, {})[run.name] = f"{val:.4f} ({seconds:5.1f} s)"
-    rows = [["step", *(r.name for r in runs)]]
-    rows += [[str(s), *(by_step[s].get(r.name, "") for r in runs)] for s in sorted(by_step)]
+    for name, r in runs.items():
+        for step, val, seconds in zip(r.eval_steps, r.val_loss, r.eval_seconds, strict=True):
+            by_step.setdefault(step + 1, {})[name] = f"{val:.4f} ({seconds:5.1f} s)"
+    rows = [["step", *runs]]
+    rows += [[str(s), *(by_step[s].get(name, "") for name in runs)] for s in sorted(by_step)]
     _table(rows, out)
-    ref_hit, cpu_hit = runs[0].reached(TARGET_VAL_LOSS), runs[1].reached(TARGET_VAL_LOSS)
-    ref_seconds = ref_hit[1] if ref_hit else runs[0].trainer.history.seconds
-    if cpu_hit:
-        ratio = cpu_hit[1] / ref_seconds
-        results["time_ratio"] = ratio
-        label = "its time to reach it" if ref_hit else "its full run (it did not reach it)"
-        out(
-            f"cpu preset reached val <= {TARGET_VAL_LOSS} in {cpu_hit[1]:.1f} s = {ratio:.2f}x the "
-            f"reference's {ref_seconds:.1f} s ({label})"
-        )
-    else:
+    reference, cpu = runs["reference"], runs["cpu preset"]
+    if ratio is None:
         out(f"cpu preset did not reach val <= {TARGET_VAL_LOSS} in the steps run")
+        return
+    label = "its time to reach it" if reference.reached else "its full run (it did not reach it)"
+    out(
+        f"cpu preset reached val <= {TARGET_VAL_LOSS} in {cpu.reached[1]:.1f} s = {ratio:.2f}x the "
+        f"reference's {reference_seconds(reference):.1f} s ({label})"
+    )
 
+
+def print_kv_cache_table(
+    results: dict[str, CacheResult], new_tokens: int, out: Callable[[str], None]
+) -> None:
     out("")
-    out(f"KV cache: {kv_tokens:,} new tokens, greedy, batch 1, untrained weights except the cpu preset's")
+    out(f"KV cache: {new_tokens:,} new tokens, greedy, batch 1, untrained weights except the cpu preset's")
     rows = [["model", "params", "no cache tok/s", "cache tok/s", "speedup", "same tokens within block"]]
-    torch.manual_seed(0)
-    cache_models = {"lecture-sized (untrained)": GPT(LECTURE_SIZED), "cpu preset (trained)": runs[1].model}
-    for name, model in cache_models.items():
-        r = kv_cache_speed(name, model, kv_tokens)
-        speedup = r.cached_tokens_per_s / r.plain_tokens_per_s
+    for name, r in results.items():
         rows.append([
-            f"{name}: {_shape(r.config)}", f"{model.num_params() / 1e6:.2f}M", f"{r.plain_tokens_per_s:,.0f}",
-            f"{r.cached_tokens_per_s:,.0f}", f"{speedup:.1f}x",
+            f"{name}: {_shape(r.config)}", f"{r.params / 1e6:.2f}M", f"{r.plain_tokens_per_s:,.0f}",
+            f"{r.cached_tokens_per_s:,.0f}", f"{r.speedup:.1f}x",
             f"{'yes' if r.same_within_block else 'NO'} (first {r.compared} tokens)",
         ])  # fmt: skip
-        results["kv_cache"][name] = {
-            "plain_tokens_per_s": r.plain_tokens_per_s, "cached_tokens_per_s": r.cached_tokens_per_s,
-            "speedup": speedup, "same_within_block": r.same_within_block,
-        }  # fmt: skip
     _table(rows, out)
-    out(f"\nbench took {time.perf_counter() - began:.0f} s")
-    return results
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .cli import BENCH_COMPILE_HELP, OneLineParser
+# ---------------------------------------------------------------------------------------------
+# The bench, and its one command line
 
-    parser = OneLineParser(prog="python -m attention_playground.bench", description=__doc__.splitlines()[0])
+
+def run_bench(
+    quick: bool = False,
+    *,
+    compile: bool = False,
+    steps: int | None = None,
+    kv_tokens: int | None = None,
+    probe_sizes: Sequence[int] = (1024, 2048),
+    val_tokens: int | None = None,
+    slice_seconds: float = 1.0,
+    out: Callable[[str], None] = print,
+) -> BenchResult:
+    """Run the benchmark and print it; returns its figures.
+
+    quick: the same two recipes, stopped after 200 and 100 steps (their schedules unchanged), and
+    200 new tokens for the KV cache. compile: both runs torch.compile their model. steps /
+    kv_tokens / probe_sizes / val_tokens shrink it further (the tests use them).
+    """
+    began = time.perf_counter()
+    corpus = load_corpus("tinyshakespeare", "char")
+    runs = plan_runs(corpus.tokenizer.vocab_size, quick=quick, compile=compile, steps=steps)
+    kv_tokens = kv_tokens if kv_tokens is not None else (200 if quick else 1000)
+    print_header(quick, compile, out)
+    probes = train_interleaved(runs, corpus.splits, probe_sizes, slice_seconds, out)
+    probe_gflops = statistics.median(probes)
+    results = {run.name: run_result(run, probe_gflops, corpus.splits.val, val_tokens) for run in runs}
+    print_training_table(results, probes, probe_sizes, out)
+    ratio = time_ratio(results["reference"], results["cpu preset"])
+    print_val_by_step(results, ratio, out)
+    cache = kv_cache_results(runs[1].model, kv_tokens)
+    print_kv_cache_table(cache, kv_tokens, out)
+    seconds = time.perf_counter() - began
+    out(f"\nbench took {seconds:.0f} s")
+    return BenchResult(probe_gflops, probes, results, cache, ratio, seconds)
+
+
+DESCRIPTION = (
+    "Train the nanoGPT CPU reference recipe and the cpu preset side by side, then time sampling with "
+    "and without the KV cache; prints ms/step, tokens/s, GFLOP/s, MFU, memory, val losses and the "
+    f"time to val loss {TARGET_VAL_LOSS} (3-4 minutes on 2 cores)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options, for `attention-playground bench` and `python -m attention_playground.bench`."""
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the same recipes stopped after 200 and 100 steps, 200 KV-cache tokens: under a minute",
+        help="the same recipes stopped after 200 and 100 steps, 200 KV-cache tokens: "
+        "the same columns in under a minute",
     )
-    parser.add_argument("--compile", action="store_true", help=BENCH_COMPILE_HELP)
-    return parser
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile both runs (about 25 s each: in their wall time, not in ms/step, a median)",
+    )
+
+
+def run_command(args: argparse.Namespace) -> BenchResult:
+    """The bench as the command line asked for it."""
+    return run_bench(quick=args.quick, compile=args.compile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run_bench(quick=args.quick, compile=args.compile)
+    """`python -m attention_playground.bench`: the same command as `attention-playground bench`."""
+    parser = OneLineParser(prog="python -m attention_playground.bench", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_command(args)
+    except PlaygroundError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,16 +7,8 @@ import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 
+from .argparsing import OneLineParser
 from .errors import PlaygroundError
-
-BENCH_COMPILE_HELP = "torch.compile both runs (about 25 s each: in their wall time, not in ms/step, a median)"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad options end in one readable line (and exit 2), not a usage dump or a traceback."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _number(kind: type, minimum: float, strict: bool = False) -> Callable[[str], float]:
@@ -35,6 +27,7 @@ def _number(kind: type, minimum: float, strict: bool = False) -> Callable[[str],
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import bench as bench_command
     from .config import DEVICES, DTYPES, PRESETS
     from .tokenizers import TOKENIZERS
 
@@ -118,14 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="measure training and sampling speed on this machine",
-        description="Train the nanoGPT CPU reference recipe and the cpu preset side by side, then time "
-        "sampling with and without the KV cache; prints ms/step, tokens/s, GFLOP/s, MFU, memory, val "
-        "losses and the time to val loss 1.886 (3-4 minutes on 2 cores).",
+        description=bench_command.DESCRIPTION,
     )
-    bench.add_argument(
-        "--quick", action="store_true", help="the same recipes stopped early: under a minute, same columns"
-    )
-    bench.add_argument("--compile", action="store_true", help=BENCH_COMPILE_HELP)
+    bench_command.add_arguments(bench)
     return parser
 
 
@@ -228,9 +216,9 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import run_bench
+    from .bench import run_command
 
-    run_bench(quick=args.quick, compile=args.compile)
+    run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
