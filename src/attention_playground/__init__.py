@@ -28,7 +28,7 @@ from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
 from .sampling import KVCache, generate, sample_text
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
-from .training import History, estimate_loss, learning_rate_at, train
+from .training import Callback, History, Trainer, estimate_loss, learning_rate_at, train
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,7 @@ __all__ = [
     "AttentionMaps",
     "BigramLanguageModel",
     "Block",
+    "Callback",
     "CharTokenizer",
     "Checkpoint",
     "CheckpointError",
@@ -56,6 +57,7 @@ __all__ = [
     "Splits",
     "TokenizerError",
     "TrainConfig",
+    "Trainer",
     "TrainingDiverged",
     "attend",
     "attend_with_maps",

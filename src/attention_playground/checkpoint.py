@@ -26,7 +26,6 @@ FORMAT_VERSION = 1
 REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")
 
 
-unwrap = uncompiled  # the old name, still imported by training.py: remove once it uses model.uncompiled
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
