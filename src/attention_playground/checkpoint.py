@@ -26,8 +26,6 @@ FORMAT_VERSION = 1
 REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")
 
 
-
-
 def model_spec(model: nn.Module) -> dict[str, Any]:
     """What it takes to rebuild `model`: its class and constructor arguments, as plain values."""
     model = uncompiled(model)
