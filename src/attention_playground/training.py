@@ -264,8 +264,9 @@ class Trainer:
 
 def _context_length(model: nn.Module, block_size: int | None) -> int:
     """block_size= where given, else the model's own; a model that reads any length needs one."""
-    if block_size is None and isinstance(uncompiled(model), LanguageModel):
-        block_size = uncompiled(model).block_size
+    inner = uncompiled(model)
+    if block_size is None and isinstance(inner, LanguageModel):
+        block_size = inner.block_size
     if block_size is None:
         raise ConfigError("this model reads any context length: pass block_size= to train()")
     return block_size
