@@ -102,9 +102,7 @@ def rewrite_course_table(readme: str, seconds: dict[str, float], machine: str, d
         if link and line.startswith("|"):
             rows[link[1]] = i
     if set(rows) != set(seconds):
-        raise ValueError(
-            f"README.md: the course table lists {sorted(rows)}, the run timed {sorted(seconds)}"
-        )
+        raise ValueError(f"README.md: the course table lists {sorted(rows)}, the run timed {sorted(seconds)}")
     for name, i in rows.items():
         lines[i] = rewrite_span(lines[i], RUNTIME, format_seconds(seconds[name]), f"README.md, row {name}")
     block = rewrite_span("\n".join(lines), MACHINE, f"{machine}, {date}", "README.md, course map")
