@@ -95,8 +95,8 @@ def test_opens_with_what_it_builds_and_the_lectures(path):
 # Shell commands depend on the learner's OS and shell, and installers change the environment the tests
 # pin: neither belongs in a course cell, whichever IPython spelling runs them.
 SHELL_LINE_MAGICS = {"system", "sx", "sc", "alias", "rehashx", "pip", "conda", "mamba", "micromamba", "uv"}
-SHELL_CELL_MAGICS = {"!", "bash", "sh", "script", "system", "sx", "perl", "ruby", "pypy", "python2"}
-SHELL_CELL_MAGICS |= {"python3"}  # %%python3 runs a separate interpreter, as %%script does
+OTHER_PROGRAMS = {"bash", "sh", "script", "perl", "ruby", "pypy", "python2", "python3"}  # %%bash etc.
+SHELL_CELL_MAGICS = {"!", "system", "sx"} | OTHER_PROGRAMS
 
 
 # IPython's own list, from a fresh shell in a child process: a shell in this one would put
