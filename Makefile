@@ -42,6 +42,7 @@ lab: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Each notebook runs once, under nbval; tests/test_notebook_hygiene.py checks statically what nbval
 # lets pass (an unknown %magic, a shell escape). `scripts/run_notebooks.sh --check` runs them again.
