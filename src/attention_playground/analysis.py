@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from .attention import causal_mask, masked_softmax
-from .model import evaluating
+from .model import LanguageModel, evaluating
 from .tokenizers import Tokenizer, token_labels
 
 
@@ -26,7 +25,7 @@ class PromptAttention(NamedTuple):
     note: str  # why the prompt was cropped, or ""
 
 
-def prompt_attention(model: nn.Module, tokenizer: Tokenizer, text: str) -> PromptAttention:
+def prompt_attention(model: LanguageModel, tokenizer: Tokenizer, text: str) -> PromptAttention:
     """Run `text` through `model` (in eval mode, on its own device) and keep every head's attention."""
     if not getattr(model, "has_attention", False):  # a LanguageModel says; any other module has none
         raise TypeError(

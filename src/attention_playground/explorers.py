@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
 from .analysis import HeadView, PromptAttention, head_view, prompt_attention
+from .model import LanguageModel
 from .plots import figure_png, plot_head_view, plot_prompt_heads, plot_softmax_scales, prompt_heads_title
 from .tokenizers import Tokenizer
 
@@ -154,7 +154,7 @@ class AttentionExplorer:
 
 
 def attention_explorer(
-    model: nn.Module,
+    model: LanguageModel,
     tokenizer: Tokenizer,
     text: str,
     layer: int = 0,
