@@ -63,7 +63,9 @@ def exercise(title: str) -> Callable[[Callable[[Any], str]], Callable[[Any], Non
                 try:
                     verified = check(answer)
                 except NotDone as skeleton:
-                    print(f"{title}: {NOT_DONE} (your code {skeleton.why}). Write it, then run this cell again.")
+                    print(
+                        f"{title}: {NOT_DONE} (your code {skeleton.why}). Write it, then run this cell again."
+                    )
                     return
                 except Raised as raised:
                     raise ExerciseError(
@@ -84,7 +86,7 @@ def report(title: str, headline: str, evidence: Sequence[str], hint: str) -> str
 
 # ---- showing tensors readably ----------------------------------------------------------------------
 
-MAX_COLUMNS = 10
+MAX_COLUMNS = 12
 MAX_ROWS = 10
 MAX_MATRICES = 4
 
@@ -128,7 +130,9 @@ def show(name: str, value: Any) -> list[str]:
         return [header + ":", *_matrix(t)]
     lines = [header + ":"]
     leading = t.shape[:-2]
-    for n, index in enumerate(torch.cartesian_prod(*[torch.arange(s) for s in leading]).reshape(-1, len(leading))):
+    for n, index in enumerate(
+        torch.cartesian_prod(*[torch.arange(s) for s in leading]).reshape(-1, len(leading))
+    ):
         if n == MAX_MATRICES:
             lines.append(f"  … ({leading.numel()} matrices)")
             break
@@ -225,7 +229,9 @@ class Mistake:
 
 def gives(headline: str, hint: str, wrong: Callable[..., Any], **kw: Any) -> Mistake:
     """The mistake whose output is `wrong(*case.args)`: recognised when the learner's output matches it."""
-    return Mistake(headline, hint, lambda case, got, run: same(as_tensor(wrong(*case.args)), got, nan_ok=True), **kw)
+    return Mistake(
+        headline, hint, lambda case, got, run: same(as_tensor(wrong(*case.args)), got, nan_ok=True), **kw
+    )
 
 
 def raises(headline: str, hint: str, test: Callable[[Case, BaseException, Run], bool], **kw: Any) -> Mistake:
@@ -233,12 +239,25 @@ def raises(headline: str, hint: str, test: Callable[[Case, BaseException, Run], 
     return Mistake(headline, hint, test, on_error=True, **kw)
 
 
+def raises_like(headline: str, hint: str, wrong: Callable[..., Any], **kw: Any) -> Mistake:
+    """The mistake recognised by raising, on the same input, the very error the learner's code raised."""
+
+    def test(case: Case, error: BaseException, run: Run) -> bool:
+        try:
+            wrong(*case.args)
+        except Exception as expected:
+            return type(expected) is type(error) and str(expected) == str(error)
+        return False
+
+    return raises(headline, hint, test, **kw)
+
+
 @dataclass
 class Comparison:
     """The learner's code against the reference on cases from small to large, with the known mistakes."""
 
     title: str
-    output: str  # the output's name in messages, e.g. "weights"
+    output: str | tuple[str, ...]  # the output's name in messages, e.g. "weights", or ("x", "y")
     run: Run
     reference: Callable[[Case], torch.Tensor]
     mistakes: Sequence[Mistake] = field(default_factory=list)
@@ -258,15 +277,21 @@ class Comparison:
     def _explain_error(self, case: Case, raised: Raised) -> None:
         for mistake in self.mistakes:
             if mistake.on_error and mistake.recognises(case, raised.error, self.run):
-                evidence = [*case.evidence(), f"your code raised {raised}", *mistake.details(case, raised, self.run)]
-                raise ExerciseError(report(self.title, mistake.headline, evidence, mistake.hint)) from raised.error
+                evidence = [
+                    *case.evidence(),
+                    f"your code raised {raised}",
+                    *mistake.details(case, raised, self.run),
+                ]
+                raise ExerciseError(
+                    report(self.title, mistake.headline, evidence, mistake.hint)
+                ) from raised.error
         evidence = case.evidence()
         raise ExerciseError(
             report(self.title, f"your code raised {raised}", evidence, self.hint)
         ) from raised.error
 
     def _explain(self, case: Case, want: torch.Tensor, got: Any) -> None:
-        outputs = [*show(f"expected {self.output}", want), *show(f"your {self.output}", got)]
+        outputs = [*self._show("expected", want), *self._show("your", got)]
         for mistake in self.mistakes:
             if not mistake.on_error and mistake.recognises(case, got, self.run):
                 evidence = [*case.evidence(), *outputs, *mistake.details(case, got, self.run)]
@@ -274,12 +299,25 @@ class Comparison:
         evidence = [*case.evidence(), *outputs]
         raise ExerciseError(report(self.title, self._unrecognised(want, got), evidence, self.hint))
 
+    def _show(self, whose: str, value: Any) -> list[str]:
+        if isinstance(self.output, str):
+            return show(f"{whose} {self.output}", value)
+        if isinstance(value, (tuple, list)) and len(value) == len(self.output):
+            return [
+                line
+                for name, v in zip(self.output, value, strict=True)
+                for line in show(f"{whose} {name}", v)
+            ]
+        return show(f"{whose} ({', '.join(self.output)})", value)
+
     def _unrecognised(self, want: torch.Tensor, got: Any) -> str:
         """Not a mistake it knows: say what differs and where."""
+        if not isinstance(self.output, str):
+            return f"your ({', '.join(self.output)}) differ from the reference"
         tensor = as_tensor(got)
         if tensor is None:
             return f"your code returned a {type(got).__name__}, expected a tensor"
         if tensor.shape != want.shape:
-            return f"your {self.output} has shape {tuple(tensor.shape)}, expected {tuple(want.shape)}"
+            return f"your {self.output}: shape {tuple(tensor.shape)}, expected {tuple(want.shape)}"
         index, w, g = first_difference(want, tensor)
-        return f"your {self.output} differs from the reference at index {index}: expected {w:.4f}, got {g:.4f}"
+        return f"your {self.output} and the reference differ at index {index}: expected {w:.4f}, got {g:.4f}"

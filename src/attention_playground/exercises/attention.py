@@ -10,7 +10,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention import Head, attention_scores, causal_average, masked_softmax
-from ._core import Case, Comparison, ExerciseError, Mistake, Run, as_tensor, call, exercise, gives, raises, report
+from ._core import (
+    Case,
+    Comparison,
+    ExerciseError,
+    Mistake,
+    Run,
+    as_tensor,
+    call,
+    exercise,
+    gives,
+    raises,
+    report,
+)
 
 
 def randn(*shape: int, seed: int) -> torch.Tensor:
@@ -28,7 +40,9 @@ def softmax_masked(scores: torch.Tensor, keep: torch.Tensor, fill: float = float
 # ---- properties that give a mistake away -----------------------------------------------------------
 
 
-def first_leak(case: Case, got: Any, run: Run, names: tuple[str, ...], time_dim: int = -2) -> tuple[int, int] | None:
+def first_leak(
+    case: Case, got: Any, run: Run, names: tuple[str, ...], time_dim: int = -2
+) -> tuple[int, int] | None:
     """(t, s): the first output position t that changes when the inputs `names` change at position s > t."""
     got = as_tensor(got)
     T = case.inputs[names[0]].size(time_dim)
@@ -113,8 +127,12 @@ AVERAGE_MISTAKES = [
         "position t averages x[0 … t] only",
         lambda x: x.mean(dim=-2, keepdim=True).expand_as(x),
     ),
-    Mistake("your output at some position reads a later position", "position t averages x[0 … t] only",
-            reads_future("x"), detail=leak_detail("x")),
+    Mistake(
+        "your output at some position reads a later position",
+        "position t averages x[0 … t] only",
+        reads_future("x"),
+        detail=leak_detail("x"),
+    ),
 ]
 
 
@@ -124,8 +142,12 @@ def check_causal_average(fn: Callable) -> str:
     shapes = ((1, 1, 2), (1, 2, 2), (1, 3, 2), (2, 4, 3), (4, 8, 2))
     cases = [Case({"x": randn(*shape, seed=i)}) for i, shape in enumerate(shapes)]
     Comparison(
-        "causal_average", "y", lambda case: call(fn, *case.args), lambda case: causal_average(*case.args),
-        AVERAGE_MISTAKES, hint="weights = tril(ones(T, T)), each row divided by its sum, then weights @ x",
+        "causal_average",
+        "y",
+        lambda case: call(fn, *case.args),
+        lambda case: causal_average(*case.args),
+        AVERAGE_MISTAKES,
+        hint="weights = tril(ones(T, T)), each row divided by its sum, then weights @ x",
     ).check(cases)
     return "y[:, t] is the mean of x[:, 0 … t], on 5 shapes up to (4, 8, 2), as ap.causal_average."
 
@@ -177,9 +199,14 @@ SOFTMAX_MISTAKES = [
         "take T from scores.size(-1) and build a (T, T) mask: it broadcasts over the leading dimensions",
         _works_on_one_matrix,
     ),
-    Mistake("your weights put weight on future positions", "everything above the diagonal must be exactly 0",
-            upper_weight),
-    Mistake("your rows do not sum to 1", "each row is a softmax: non-negative and summing to 1", rows_not_one),
+    Mistake(
+        "your weights put weight on future positions",
+        "everything above the diagonal must be exactly 0",
+        upper_weight,
+    ),
+    Mistake(
+        "your rows do not sum to 1", "each row is a softmax: non-negative and summing to 1", rows_not_one
+    ),
 ]
 
 
@@ -189,8 +216,12 @@ def check_masked_softmax(fn: Callable) -> str:
     shapes = ((2, 2), (3, 3), (2, 3, 3), (2, 2, 4, 4))
     cases = [Case({"scores": randn(*shape, seed=i)}) for i, shape in enumerate(shapes)]
     Comparison(
-        "masked_softmax", "weights", lambda case: call(fn, *case.args), lambda case: masked_softmax(*case.args),
-        SOFTMAX_MISTAKES, hint="scores.masked_fill(tril == 0, float('-inf')), then softmax over dim=-1",
+        "masked_softmax",
+        "weights",
+        lambda case: call(fn, *case.args),
+        lambda case: masked_softmax(*case.args),
+        SOFTMAX_MISTAKES,
+        hint="scores.masked_fill(tril == 0, float('-inf')), then softmax over dim=-1",
     ).check(cases)
     return "Zero weight above the diagonal, rows summing to 1, on (T, T) and batched (..., T, T) scores."
 
@@ -204,8 +235,10 @@ def _unit_variance(run: Run, hs: int = 64) -> float:
 
 
 def variance_detail(case: Case, got: Any, run: Run) -> list[str]:
-    return [f"On unit-variance q and k with head_size 64, your scores have variance {_unit_variance(run):.2f} "
-            "(it should be about 1)."]
+    return [
+        f"On unit-variance q and k with head_size 64, your scores have variance {_unit_variance(run):.2f} "
+        "(it should be about 1)."
+    ]
 
 
 def _scaled(scores: torch.Tensor, by: float) -> torch.Tensor:
@@ -216,17 +249,20 @@ SCORE_MISTAKES = [
     gives(
         "your scores are not scaled: their variance grows with head_size",
         "divide q @ kᵀ by √head_size, so unit-variance q and k give unit-variance scores",
-        lambda q, k: q @ k.transpose(-2, -1), detail=variance_detail,
+        lambda q, k: q @ k.transpose(-2, -1),
+        detail=variance_detail,
     ),
     gives(
         "you divided by head_size instead of √head_size: the scores' variance shrinks as 1/head_size",
         "the variance of q · k is head_size; to bring it back to 1, divide by its square root",
-        lambda q, k: q @ k.transpose(-2, -1) / k.size(-1), detail=variance_detail,
+        lambda q, k: q @ k.transpose(-2, -1) / k.size(-1),
+        detail=variance_detail,
     ),
     gives(
         "you multiplied by √head_size instead of dividing",
         "the scale is head_size ** -0.5 (note the minus sign)",
-        lambda q, k: q @ k.transpose(-2, -1) * k.size(-1) ** 0.5, detail=variance_detail,
+        lambda q, k: q @ k.transpose(-2, -1) * k.size(-1) ** 0.5,
+        detail=variance_detail,
     ),
     gives(
         "you computed k @ qᵀ: your scores are transposed, row t holds the keys' view of query t",
@@ -253,10 +289,15 @@ def check_attention_scores(fn: Callable) -> str:
     cases = [Case({"q": randn(*s, seed=2 * i), "k": randn(*s, seed=2 * i + 1)}) for i, s in enumerate(shapes)]
     run = lambda case: call(fn, *case.args)  # noqa: E731
     Comparison(
-        "attention_scores", "scores", run, lambda case: attention_scores(*case.args), SCORE_MISTAKES,
+        "attention_scores",
+        "scores",
+        run,
+        lambda case: attention_scores(*case.args),
+        SCORE_MISTAKES,
         hint="q @ k.transpose(-2, -1), times head_size ** -0.5",
     ).check(cases)
-    return f"scores = q @ kᵀ / √head_size on 4 shapes; unit q, k give scores of variance {_unit_variance(run):.2f}."
+    variance = _unit_variance(run)
+    return f"scores = q @ kᵀ / √head_size on 4 shapes; unit q, k give scores of variance {variance:.2f}."
 
 
 # ---- attend: one head's arithmetic from q, k, v ------------------------------------------------------
@@ -286,8 +327,12 @@ ATTEND_MISTAKES = [
     gives(
         "you masked after the softmax: the rows of the weights no longer sum to 1",
         "mask first, with -inf, then softmax",
-        lambda q, k, v: F.softmax(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5, dim=-1).masked_fill(
-            ~tril(k.size(-2)), 0.0) @ v,
+        lambda q, k, v: (
+            F.softmax(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5, dim=-1).masked_fill(
+                ~tril(k.size(-2)), 0.0
+            )
+            @ v
+        ),
     ),
     gives(
         "you took the weighted sum of the keys, not of the values",
@@ -299,8 +344,12 @@ ATTEND_MISTAKES = [
         "the output is weights @ v, of shape (..., T, hs)",
         lambda q, k, v: _weights(q, k),
     ),
-    Mistake("your output at some position reads a later position", "mask the scores above the diagonal",
-            reads_future("k", "v"), detail=leak_detail("k", "v")),
+    Mistake(
+        "your output at some position reads a later position",
+        "mask the scores above the diagonal",
+        reads_future("k", "v"),
+        detail=leak_detail("k", "v"),
+    ),
 ]
 
 
@@ -308,13 +357,20 @@ ATTEND_MISTAKES = [
 def check_attend(fn: Callable) -> str:
     """fn(q, k, v), each (B, T, hs) -> (B, T, hs): causal softmax(q @ kᵀ / √hs) @ v."""
     shapes = ((1, 2, 2), (1, 3, 4), (2, 5, 4))
-    cases = [Case({name: randn(*s, seed=3 * i + j) for j, name in enumerate("qkv")}) for i, s in enumerate(shapes)]
+    cases = [
+        Case({name: randn(*s, seed=3 * i + j) for j, name in enumerate("qkv")}) for i, s in enumerate(shapes)
+    ]
     Comparison(
-        "attend", "y", lambda case: call(fn, *case.args),
+        "attend",
+        "y",
+        lambda case: call(fn, *case.args),
         lambda case: masked_softmax(attention_scores(*case.args[:2])) @ case.inputs["v"],
-        ATTEND_MISTAKES, hint="scores, scale, mask, softmax, then the weighted sum of v",
+        ATTEND_MISTAKES,
+        hint="scores, scale, mask, softmax, then the weighted sum of v",
     ).check(cases)
-    return "y = masked softmax(q @ kᵀ / √hs) @ v: no future read, on 3 shapes, as the library's teaching path."
+    return (
+        "y = masked softmax(q @ kᵀ / √hs) @ v: no future read, on 3 shapes, as the library's teaching path."
+    )
 
 
 # ---- Head --------------------------------------------------------------------------------------------
@@ -327,15 +383,24 @@ def linear_layers(module: nn.Module, names: tuple[str, ...], n_in: int, n_out: i
     for name in names:
         layer = getattr(module, name, None)
         if not isinstance(layer, nn.Linear):
-            raise ExerciseError(report(
-                title, f"your module has no nn.Linear called `{name}` (found {type(layer).__name__})",
-                [], f"in __init__: self.{name} = nn.Linear({n_in}, {n_out}, bias=False)",
-            ))
+            raise ExerciseError(
+                report(
+                    title,
+                    f"your module has no nn.Linear called `{name}` (found {type(layer).__name__})",
+                    [],
+                    f"in __init__: self.{name} = nn.Linear({n_in}, {n_out}, bias=False)",
+                )
+            )
         if (layer.in_features, layer.out_features) != (n_in, n_out):
-            raise ExerciseError(report(
-                title, f"`{name}` maps {layer.in_features} -> {layer.out_features} channels, "
-                f"expected {n_in} -> {n_out}", [], "nn.Linear(n_embd, head_size): from the embedding to the head",
-            ))
+            raise ExerciseError(
+                report(
+                    title,
+                    f"`{name}` maps {layer.in_features} -> {layer.out_features} channels, "
+                    f"expected {n_in} -> {n_out}",
+                    [],
+                    "nn.Linear(n_embd, head_size): from the embedding to the head",
+                )
+            )
 
 
 def _head_parts(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -350,25 +415,44 @@ def head_mistakes(head: nn.Module) -> list[Mistake]:
 
     C = N_EMBD
     return [
-        head_gives("your scores are not scaled by 1/√head_size", "scale q @ kᵀ by head_size ** -0.5",
-                   lambda x, q, k, v: _weights(q, k, scale=False) @ v),
+        head_gives(
+            "your scores are not scaled by 1/√head_size",
+            "scale q @ kᵀ by head_size ** -0.5",
+            lambda x, q, k, v: _weights(q, k, scale=False) @ v,
+        ),
         head_gives(
             "you scaled by 1/√n_embd (C ** -0.5, as in the lecture's video) instead of 1/√head_size",
-            "the video's description corrects it: the dot products have head_size terms, so scale by head_size",
-            lambda x, q, k, v: softmax_masked(q @ k.transpose(-2, -1) * C**-0.5, tril(x.size(-2))) @ v),
-        head_gives("there is no mask: every token reads the future", "mask the scores above the diagonal with -inf",
-                   lambda x, q, k, v: F.softmax(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5, dim=-1) @ v),
-        head_gives("you computed k @ qᵀ: the scores are transposed", "row t is query t against every key: q @ kᵀ",
-                   lambda x, q, k, v: _weights(k, q) @ v),
-        head_gives("you averaged x, not the values: the value layer is never used",
-                   "the output is weights @ v, with v = self.value(x), of size head_size",
-                   lambda x, q, k, v: _weights(q, k) @ x),
-        head_gives("your softmax runs over the queries (dim=-2), not the keys",
-                   "each row, one query, must sum to 1: softmax over dim=-1",
-                   lambda x, q, k, v: softmax_masked(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5,
-                                                     tril(x.size(-2)), dim=-2) @ v),
-        Mistake("your output at some position reads a later position", "mask the scores above the diagonal",
-                reads_future("x"), detail=leak_detail("x")),
+            "the video's description corrects it: a dot product has head_size terms, so scale by head_size",
+            lambda x, q, k, v: softmax_masked(q @ k.transpose(-2, -1) * C**-0.5, tril(x.size(-2))) @ v,
+        ),
+        head_gives(
+            "there is no mask: every token reads the future",
+            "mask the scores above the diagonal with -inf",
+            lambda x, q, k, v: F.softmax(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5, dim=-1) @ v,
+        ),
+        head_gives(
+            "you computed k @ qᵀ: the scores are transposed",
+            "row t is query t against every key: q @ kᵀ",
+            lambda x, q, k, v: _weights(k, q) @ v,
+        ),
+        head_gives(
+            "you averaged x, not the values: the value layer is never used",
+            "the output is weights @ v, with v = self.value(x), of size head_size",
+            lambda x, q, k, v: _weights(q, k) @ x,
+        ),
+        head_gives(
+            "your softmax runs over the queries (dim=-2), not the keys",
+            "each row, one query, must sum to 1: softmax over dim=-1",
+            lambda x, q, k, v: (
+                softmax_masked(q @ k.transpose(-2, -1) * k.size(-1) ** -0.5, tril(x.size(-2)), dim=-2) @ v
+            ),
+        ),
+        Mistake(
+            "your output at some position reads a later position",
+            "mask the scores above the diagonal",
+            reads_future("x"),
+            detail=leak_detail("x"),
+        ),
     ]
 
 
@@ -383,7 +467,7 @@ def build(cls: Callable, *args: Any) -> nn.Module:
 
 @exercise("head")
 def check_head(cls: Callable) -> str:
-    """cls(n_embd, head_size): `query`, `key`, `value` nn.Linear layers; forward(x (B, T, C)) -> (B, T, hs)."""
+    """cls(n_embd, head_size) with nn.Linear `query`, `key`, `value`; forward (B, T, C) -> (B, T, hs)."""
     head = build(cls, N_EMBD, HEAD_SIZE)
     linear_layers(head, ("query", "key", "value"), N_EMBD, HEAD_SIZE, "head")
     reference = Head(N_EMBD, HEAD_SIZE, bias=head.query.bias is not None).eval()
@@ -392,8 +476,14 @@ def check_head(cls: Callable) -> str:
     shapes = ((1, 2, N_EMBD), (1, 3, N_EMBD), (2, 5, N_EMBD))
     cases = [Case({"x": randn(*s, seed=i)}) for i, s in enumerate(shapes)]
     Comparison(
-        "head", "y", lambda case: call(head, *case.args), lambda case: reference(*case.args), head_mistakes(head),
+        "head",
+        "y",
+        lambda case: call(head, *case.args),
+        lambda case: reference(*case.args),
+        head_mistakes(head),
         hint="q, k, v from the three layers; scores scaled by 1/√hs; causal mask; softmax; weights @ v",
     ).check(cases)
-    return (f"With your weights copied into ap.Head({N_EMBD}, {HEAD_SIZE}), both give the same (B, T, hs) "
-            "output on 3 inputs, and no token reads the future.")
+    return (
+        f"With your weights copied into ap.Head({N_EMBD}, {HEAD_SIZE}), both give the same (B, T, hs) "
+        "output on 3 inputs, and no token reads the future."
+    )

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import LanguageModel
-from ._core import Case, Comparison, Mistake, as_tensor, call, exercise, gives, raises, same
+from ._core import Case, Comparison, Mistake, as_tensor, call, exercise, gives, raises_like, same
 
 
 def _loss_case(B: int, T: int, V: int, seed: int) -> Case:
@@ -19,28 +19,15 @@ def _loss_case(B: int, T: int, V: int, seed: int) -> Case:
     return Case({"logits": logits, "targets": targets})
 
 
-def _same_error(wrong: Callable[..., Any]) -> Callable:
-    """Recognise an error by raising the one the mistake raises on the same input."""
-
-    def test(case: Case, error: BaseException, run) -> bool:
-        try:
-            wrong(*case.args)
-        except Exception as expected:
-            return type(expected) is type(error) and str(expected) == str(error)
-        return False
-
-    return test
-
-
 def _flat(logits: torch.Tensor) -> torch.Tensor:
     return logits.reshape(-1, logits.size(-1))
 
 
 LOSS_MISTAKES = [
-    raises(
+    raises_like(
         "cross_entropy read the classes from dimension 1 (time): the logits were not reshaped",
         "F.cross_entropy wants (N, V) logits with (N,) targets: flatten batch and time into one dimension",
-        _same_error(lambda logits, targets: F.cross_entropy(logits, targets)),
+        lambda logits, targets: F.cross_entropy(logits, targets),
     ),
     gives(
         "your logits are flattened time-major but the targets batch-major: batch and time are mixed",
@@ -55,7 +42,9 @@ LOSS_MISTAKES = [
     gives(
         "you transposed the logits to (B, V, T) and then viewed them as (B*T, V): time and vocabulary mixed",
         "a view keeps the memory order: after a transpose the last dimension is time, not the vocabulary",
-        lambda logits, targets: F.cross_entropy(_flat(logits.transpose(1, 2)), targets.reshape(-1)),
+        lambda logits, targets: F.cross_entropy(
+            logits.transpose(1, 2).reshape(-1, logits.size(-1)), targets.reshape(-1)
+        ),
     ),
     gives(
         "your loss is the sum over the B*T positions, not the mean",
@@ -104,7 +93,9 @@ def check_bigram_loss(fn: Callable) -> str:
 # ---- bigram_counts -------------------------------------------------------------------------------------
 
 
-def _counts(tokens: torch.Tensor, V: int, pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def _counts(
+    tokens: torch.Tensor, V: int, pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
     current, following = pairs if pairs is not None else (tokens[:-1], tokens[1:])
     return torch.bincount(current * V + following, minlength=V * V).reshape(V, V).float()
 
@@ -139,13 +130,15 @@ COUNT_MISTAKES = [
         "torch.roll wraps around: the last token has no next token",
         lambda tokens, V: _rows(_counts(tokens, V, (tokens, tokens.roll(-1))) + 1),
     ),
-    Mistake("the rows of your table do not sum to 1", "each row is a probability distribution", _rows_sum_to_1),
+    Mistake(
+        "the rows of your table do not sum to 1", "each row is a probability distribution", _rows_sum_to_1
+    ),
 ]
 
 
 @exercise("bigram_counts")
 def check_bigram_counts(fn: Callable) -> str:
-    """fn(tokens (N,), vocab_size) -> (V, V) probabilities: row i, the next token after i, add-one smoothed."""
+    """fn(tokens (N,), vocab_size) -> (V, V): row i, P(next token | token i), add-one smoothed."""
     cases = []
     for seed, (V, N) in enumerate(((3, 6), (4, 20), (5, 50))):
         tokens = torch.randint(V, (N,), generator=torch.Generator().manual_seed(seed))
@@ -158,4 +151,6 @@ def check_bigram_counts(fn: Callable) -> str:
         COUNT_MISTAKES,
         hint="count every (tokens[t], tokens[t + 1]) pair, add 1, divide each row by its sum",
     ).check(cases)
-    return "Row i holds P(next | i) from the pair counts plus one, each row summing to 1, on 3 token sequences."
+    return (
+        "Row i holds P(next | i) from the pair counts plus one, each row summing to 1, on 3 token sequences."
+    )

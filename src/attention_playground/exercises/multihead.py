@@ -47,11 +47,15 @@ SPLIT_MISTAKES = [
 @exercise("split_heads")
 def check_split_heads(fn: Callable) -> str:
     """fn(x (B, T, C), n_head) -> (B, n_head, T, head_size): head h reads channels h*hs … (h+1)*hs - 1."""
-    sizes = ((1, 2, 4, 2), (1, 3, 6, 3), (2, 4, 8, 2))
+    sizes = ((1, 3, 4, 2), (1, 3, 6, 3), (2, 4, 8, 2))  # T != n_head first: else two mistakes coincide
     cases = [Case({"x": randn(B, T, C, seed=i), "n_head": nh}) for i, (B, T, C, nh) in enumerate(sizes)]
     Comparison(
-        "split_heads", "heads", lambda case: call(fn, *case.args), lambda case: _split(*case.args),
-        SPLIT_MISTAKES, hint="x.view(B, T, n_head, head_size), then swap the time and head dims",
+        "split_heads",
+        "heads",
+        lambda case: call(fn, *case.args),
+        lambda case: _split(*case.args),
+        SPLIT_MISTAKES,
+        hint="x.view(B, T, n_head, head_size), then swap the time and head dims",
     ).check(cases)
     return "(B, T, C) -> (B, n_head, T, head_size), head h holding channels h*hs … (h+1)*hs - 1, on 3 shapes."
 
@@ -67,23 +71,44 @@ def _structure(module: nn.Module) -> list[nn.Module]:
     title = "multi_head"
     heads = getattr(module, "heads", None)
     if not isinstance(heads, (nn.ModuleList, nn.Sequential, list, tuple)):
-        raise ExerciseError(report(title, "your module has no list of heads called `heads`", [],
-                                   "self.heads = nn.ModuleList([Head(n_embd, head_size) for _ in range(n_head)])"))
+        raise ExerciseError(
+            report(
+                title,
+                "your module has no list of heads called `heads`",
+                [],
+                "self.heads = nn.ModuleList([Head(n_embd, head_size) for _ in range(n_head)])",
+            )
+        )
     heads = list(heads)
     if len(heads) != N_HEAD:
-        raise ExerciseError(report(title, f"n_head={N_HEAD} was asked for, your module has {len(heads)} heads", [],
-                                   "build one head per range(n_head)"))
+        raise ExerciseError(
+            report(
+                title,
+                f"n_head={N_HEAD} was asked for, your module has {len(heads)} heads",
+                [],
+                "build one head per range(n_head)",
+            )
+        )
     if len({id(h) for h in heads}) < len(heads):
-        raise ExerciseError(report(
-            title, "your heads are one module repeated: they share their weights and all compute the same",
-            [], "[Head(...)] * n_head repeats one object: build a new Head in each turn of a loop",
-        ))
+        raise ExerciseError(
+            report(
+                title,
+                "your heads are one module repeated: they share their weights and all compute the same",
+                [],
+                "[Head(...)] * n_head repeats one object: build a new Head in each turn of a loop",
+            )
+        )
     first = heads[0].query
     if isinstance(first, nn.Linear) and first.out_features != HEAD_SIZE:
-        raise ExerciseError(report(
-            title, f"each head has head_size {first.out_features}; with n_embd={N_EMBD} and n_head={N_HEAD} "
-            f"it should be {HEAD_SIZE}", [], "the heads concatenate back to n_embd: head_size = n_embd // n_head",
-        ))
+        raise ExerciseError(
+            report(
+                title,
+                f"each head has head_size {first.out_features}; with n_embd={N_EMBD} and n_head={N_HEAD} "
+                f"it should be {HEAD_SIZE}",
+                [],
+                "the heads concatenate back to n_embd: head_size = n_embd // n_head",
+            )
+        )
     for head in heads:
         linear_layers(head, ("query", "key", "value"), N_EMBD, HEAD_SIZE, title)
     linear_layers(module, ("proj",), N_EMBD, N_EMBD, title)
@@ -114,24 +139,37 @@ def multi_head_mistakes(module: nn.Module, heads: list[Head], seen: dict) -> lis
     concat = lambda x: torch.cat([h(x) for h in heads], dim=-1)  # noqa: E731
     nh, hs = N_HEAD, HEAD_SIZE
     return [
-        raises("you concatenated the heads along time (dim=1): proj received (B, n_head*T, head_size)",
-               "concatenate along the channels, the last dim: the result is (B, T, n_head*head_size)",
-               _proj_input(seen, lambda B, T: (B, nh * T, hs))),
-        raises("you concatenated the heads along the batch (dim=0): proj received (n_head*B, T, head_size)",
-               "concatenate along the channels, the last dim", _proj_input(seen, lambda B, T: (nh * B, T, hs))),
-        raises("you added the heads (or kept one) instead of concatenating: proj received (B, T, head_size)",
-               "torch.cat puts the heads side by side: (B, T, n_head * head_size) = (B, T, n_embd)",
-               _proj_input(seen, lambda B, T: (B, T, hs))),
-        gives("you concatenated the heads but did not project: `proj` is never applied",
-              "after the concatenation, mix what the heads found: self.proj(out)", concat),
-        gives("you projected each head's input: proj runs before the heads instead of after",
-              "first the heads, then concatenate, then proj", lambda x: concat(module.proj(x))),
+        raises(
+            "you concatenated the heads along time (dim=1): proj received (B, n_head*T, head_size)",
+            "concatenate along the channels, the last dim: the result is (B, T, n_head*head_size)",
+            _proj_input(seen, lambda B, T: (B, nh * T, hs)),
+        ),
+        raises(
+            "you concatenated the heads along the batch (dim=0): proj received (n_head*B, T, head_size)",
+            "concatenate along the channels, the last dim",
+            _proj_input(seen, lambda B, T: (nh * B, T, hs)),
+        ),
+        raises(
+            "you added the heads (or kept one) instead of concatenating: proj received (B, T, head_size)",
+            "torch.cat puts the heads side by side: (B, T, n_head * head_size) = (B, T, n_embd)",
+            _proj_input(seen, lambda B, T: (B, T, hs)),
+        ),
+        gives(
+            "you concatenated the heads but did not project: `proj` is never applied",
+            "after the concatenation, mix what the heads found: self.proj(out)",
+            concat,
+        ),
+        gives(
+            "you projected each head's input: proj runs before the heads instead of after",
+            "first the heads, then concatenate, then proj",
+            lambda x: concat(module.proj(x)),
+        ),
     ]
 
 
 @exercise("multi_head")
 def check_multi_head(cls: Callable) -> str:
-    """cls(n_embd, n_head): `heads` (n_head Heads of n_embd // n_head) and `proj`; forward (B, T, C) -> (B, T, C)."""
+    """cls(n_embd, n_head): n_head `heads` of size n_embd // n_head, a `proj`; (B, T, C) -> (B, T, C)."""
     module = build(cls, N_EMBD, N_HEAD)
     heads = _library_heads(_structure(module))
     seen: dict[str, torch.Size] = {}
@@ -146,8 +184,14 @@ def check_multi_head(cls: Callable) -> str:
         return module.proj(torch.cat([h(*case.args) for h in heads], dim=-1))  # ap.Head copies side by side
 
     Comparison(
-        "multi_head", "y", run, reference, multi_head_mistakes(module, heads, seen),
+        "multi_head",
+        "y",
+        run,
+        reference,
+        multi_head_mistakes(module, heads, seen),
         hint="run every head on x, torch.cat their outputs on the last dim, then self.proj",
     ).check(cases)
-    return (f"{N_HEAD} heads, copied into ap.Head, concatenated on the channels and projected: "
-            "the same (B, T, n_embd) output on 2 inputs.")
+    return (
+        f"{N_HEAD} heads, copied into ap.Head, concatenated on the channels and projected: "
+        "the same (B, T, n_embd) output on 2 inputs."
+    )
