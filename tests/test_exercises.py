@@ -126,6 +126,19 @@ def test_a_message_shows_the_smallest_input_where_the_mistake_shows():
 # ---- answers the checks do not know --------------------------------------------------------------
 
 
+def test_a_right_answer_that_changes_its_input_in_place_passes():
+    def in_place(scores):
+        T = scores.size(-1)
+        return scores.masked_fill_(torch.ones(T, T).triu(1).bool(), float("-inf")).softmax(dim=-1)
+
+    def divides_in_place(logits, temperature, top_k, generator):
+        logits /= temperature
+        return solutions.next_token(logits, 1.0, top_k, generator)
+
+    assert ": correct. " in printed(exercises.check_masked_softmax, in_place)
+    assert ": correct. " in printed(exercises.check_next_token, divides_in_place)
+
+
 def test_an_unknown_wrong_answer_says_where_it_differs():
     def squared(scores):  # causal, rows summing to 1, and still wrong: a mistake no one makes
         weights = ap.masked_softmax(scores) ** 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -187,6 +187,11 @@ class Case:
     def args(self) -> tuple[Any, ...]:
         return tuple(self.inputs.values())
 
+    def fresh(self) -> Case:
+        """The same case with its tensors copied: code that changes its inputs in place changes only these."""
+        inputs = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in self.inputs.items()}
+        return Case(inputs, self.shown)
+
     def evidence(self) -> list[str]:
         names = self.shown if self.shown is not None else tuple(self.inputs)
         lines = ["The smallest input where it shows:"]
@@ -214,7 +219,7 @@ class Mistake:
 
     def recognises(self, case: Case, got: Any, run: Run) -> bool:
         try:
-            return bool(self.matches(case, got, run))
+            return bool(self.matches(case.fresh(), got, run))
         except Exception:
             return False  # a recogniser that cannot even run on this answer does not match it
 
@@ -222,7 +227,7 @@ class Mistake:
         if self.detail is None:
             return []
         try:
-            return self.detail(case, got, run)
+            return self.detail(case.fresh(), got, run)
         except Exception:
             return []
 
@@ -266,15 +271,15 @@ class Comparison:
 
     def check(self, cases: Sequence[Case]) -> None:
         for case in cases:
-            want = self.reference(case)
+            want = self.reference(case.fresh())
             try:
-                got = self.run(case)
+                got = self.run(case.fresh())
             except Raised as raised:
                 self._explain_error(case, raised)
             if not self.equal(want, got):
                 self._explain(case, want, got)
 
-    def _explain_error(self, case: Case, raised: Raised) -> None:
+    def _explain_error(self, case: Case, raised: Raised) -> NoReturn:
         for mistake in self.mistakes:
             if mistake.on_error and mistake.recognises(case, raised.error, self.run):
                 evidence = [
@@ -290,7 +295,7 @@ class Comparison:
             report(self.title, f"your code raised {raised}", evidence, self.hint)
         ) from raised.error
 
-    def _explain(self, case: Case, want: torch.Tensor, got: Any) -> None:
+    def _explain(self, case: Case, want: torch.Tensor, got: Any) -> NoReturn:
         outputs = [*self._show("expected", want), *self._show("your", got)]
         for mistake in self.mistakes:
             if not mistake.on_error and mistake.recognises(case, got, self.run):

@@ -52,7 +52,7 @@ def first_leak(
             changed = inputs[name].clone()
             changed.narrow(time_dim, s, 1).add_(3.0)  # a very different token at position s
             inputs[name] = changed
-        moved = as_tensor(run(Case(inputs))).double() - got.double()
+        moved = as_tensor(run(Case(inputs).fresh())).double() - got.double()
         for t in range(s):
             if moved.narrow(time_dim, t, 1).abs().max() > 1e-4:
                 return t, s
