@@ -13,6 +13,7 @@ from torch import nn
 
 from .attention import MultiHeadAttention as LibraryMultiHeadAttention
 from .config import GPTConfig
+from .gpt import GPT
 from .gpt import FeedForward as LibraryFeedForward
 
 # ---- 00 · data and tokenizers --------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Block(nn.Module):
         return x
 
 
-def gpt_forward(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+def gpt_forward(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     B, T = idx.shape
     tok_emb = model.token_embedding(idx)  # (B, T, C)
     pos_emb = model.position_embedding(torch.arange(T, device=idx.device))  # (T, C)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import torch
+from torch import nn
 
 NOT_DONE = "not done yet"  # the stable phrase a skeleton prints (nbval compares it)
 
@@ -155,6 +156,19 @@ def as_tensor(value: Any) -> torch.Tensor | None:
         return None
 
 
+def tensor(value: Any) -> torch.Tensor:
+    """as_tensor, for code that needs a tensor: a TypeError where the value cannot be one."""
+    t = as_tensor(value)
+    if t is None:
+        raise TypeError(f"a {type(value).__name__} cannot be a tensor")
+    return t
+
+
+def sublayer(module: nn.Module, name: str) -> nn.Module:
+    """module.<name> as a Module (torch types a Module's attributes as Tensor | Module)."""
+    return cast(nn.Module, getattr(module, name))
+
+
 def same(want: torch.Tensor, got: Any, atol: float = 1e-5, rtol: float = 1e-4, nan_ok: bool = False) -> bool:
     """Same shape and close values (NaN equal to NaN only where nan_ok, for recognising mistakes)."""
     got = as_tensor(got)
@@ -201,6 +215,7 @@ class Case:
 
 
 Run = Callable[[Case], Any]  # the learner's code on a case (Raised / NotDone pass through)
+Want = torch.Tensor | tuple[torch.Tensor, ...]  # the reference's output; a tuple where `output` has names
 
 
 @dataclass(frozen=True)
@@ -235,7 +250,7 @@ class Mistake:
 def gives(headline: str, hint: str, wrong: Callable[..., Any], **kw: Any) -> Mistake:
     """The mistake whose output is `wrong(*case.args)`: recognised when the learner's output matches it."""
     return Mistake(
-        headline, hint, lambda case, got, run: same(as_tensor(wrong(*case.args)), got, nan_ok=True), **kw
+        headline, hint, lambda case, got, run: same(tensor(wrong(*case.args)), got, nan_ok=True), **kw
     )
 
 
@@ -264,10 +279,10 @@ class Comparison:
     title: str
     output: str | tuple[str, ...]  # the output's name in messages, e.g. "weights", or ("x", "y")
     run: Run
-    reference: Callable[[Case], torch.Tensor]
+    reference: Callable[[Case], Want]
     mistakes: Sequence[Mistake] = field(default_factory=list)
     hint: str = "compare your code with the task above, one step at a time"
-    equal: Callable[[torch.Tensor, Any], bool] = same
+    equal: Callable[[Any, Any], bool] = same  # (want, got); `same` compares one tensor
 
     def check(self, cases: Sequence[Case]) -> None:
         for case in cases:
@@ -295,7 +310,7 @@ class Comparison:
             report(self.title, f"your code raised {raised}", evidence, self.hint)
         ) from raised.error
 
-    def _explain(self, case: Case, want: torch.Tensor, got: Any) -> NoReturn:
+    def _explain(self, case: Case, want: Want, got: Any) -> NoReturn:
         outputs = [*self._show("expected", want), *self._show("your", got)]
         for mistake in self.mistakes:
             if not mistake.on_error and mistake.recognises(case, got, self.run):
@@ -315,10 +330,11 @@ class Comparison:
             ]
         return show(f"{whose} ({', '.join(self.output)})", value)
 
-    def _unrecognised(self, want: torch.Tensor, got: Any) -> str:
+    def _unrecognised(self, want: Want, got: Any) -> str:
         """Not a mistake it knows: say what differs and where."""
         if not isinstance(self.output, str):
             return f"your ({', '.join(self.output)}) differ from the reference"
+        assert isinstance(want, torch.Tensor)  # one output name, one tensor
         tensor = as_tensor(got)
         if tensor is None:
             return f"your code returned a {type(got).__name__}, expected a tensor"

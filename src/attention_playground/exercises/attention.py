@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,8 @@ from ._core import (
     gives,
     raises,
     report,
+    sublayer,
+    tensor,
 )
 
 
@@ -52,7 +54,7 @@ def first_leak(
             changed = inputs[name].clone()
             changed.narrow(time_dim, s, 1).add_(3.0)  # a very different token at position s
             inputs[name] = changed
-        moved = as_tensor(run(Case(inputs).fresh())).double() - got.double()
+        moved = tensor(run(Case(inputs).fresh())).double() - got.double()
         for t in range(s):
             if moved.narrow(time_dim, t, 1).abs().max() > 1e-4:
                 return t, s
@@ -65,7 +67,9 @@ def reads_future(*names: str, time_dim: int = -2) -> Callable[[Case, Any, Run], 
 
 def leak_detail(*names: str, time_dim: int = -2) -> Callable[[Case, Any, Run], list[str]]:
     def detail(case: Case, got: Any, run: Run) -> list[str]:
-        t, s = first_leak(case, got, run, names, time_dim)
+        leak = first_leak(case, got, run, names, time_dim)
+        assert leak is not None  # a detail is asked for only once reads_future matched
+        t, s = leak
         return [f"Changing position {s} of {' and '.join(names)} changed your output at position {t} < {s}."]
 
     return detail
@@ -78,12 +82,12 @@ def upper_weight(case: Case, got: Any, run: Run) -> bool:
 
 
 def rows_not_one(case: Case, got: Any, run: Run) -> bool:
-    sums = as_tensor(got).double().sum(dim=-1)
+    sums = tensor(got).double().sum(dim=-1)
     return not torch.allclose(sums, torch.ones_like(sums), atol=1e-4)
 
 
 def has_nan(case: Case, got: Any, run: Run) -> bool:
-    return bool(as_tensor(got).isnan().any())
+    return bool(tensor(got).isnan().any())
 
 
 # ---- causal_average ----------------------------------------------------------------------------------
@@ -160,7 +164,7 @@ def _works_on_one_matrix(case: Case, error: BaseException, run: Run) -> bool:
     if scores.dim() <= 2:
         return False
     one = scores.reshape(-1, *scores.shape[-2:])[0]
-    return torch.allclose(as_tensor(run(Case({"scores": one}))), masked_softmax(one), atol=1e-5)
+    return torch.allclose(tensor(run(Case({"scores": one}))), masked_softmax(one), atol=1e-5)
 
 
 SOFTMAX_MISTAKES = [
@@ -231,7 +235,7 @@ def check_masked_softmax(fn: Callable) -> str:
 
 def _unit_variance(run: Run, hs: int = 64) -> float:
     q, k = randn(8, 16, hs, seed=10), randn(8, 16, hs, seed=11)
-    return as_tensor(run(Case({"q": q, "k": k}))).double().var().item()
+    return tensor(run(Case({"q": q, "k": k}))).double().var().item()
 
 
 def variance_detail(case: Case, got: Any, run: Run) -> list[str]:
@@ -404,7 +408,7 @@ def linear_layers(module: nn.Module, names: tuple[str, ...], n_in: int, n_out: i
 
 
 def _head_parts(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return head.query(x), head.key(x), head.value(x)
+    return sublayer(head, "query")(x), sublayer(head, "key")(x), sublayer(head, "value")(x)
 
 
 def head_mistakes(head: nn.Module) -> list[Mistake]:
@@ -470,7 +474,8 @@ def check_head(cls: Callable) -> str:
     """cls(n_embd, head_size) with nn.Linear `query`, `key`, `value`; forward (B, T, C) -> (B, T, hs)."""
     head = build(cls, N_EMBD, HEAD_SIZE)
     linear_layers(head, ("query", "key", "value"), N_EMBD, HEAD_SIZE, "head")
-    reference = Head(N_EMBD, HEAD_SIZE, bias=head.query.bias is not None).eval()
+    has_bias = cast(nn.Linear, head.query).bias is not None  # linear_layers checked it is one
+    reference = Head(N_EMBD, HEAD_SIZE, bias=has_bias).eval()
     for name in ("query", "key", "value"):
         getattr(reference, name).load_state_dict(getattr(head, name).state_dict())
     shapes = ((1, 2, N_EMBD), (1, 3, N_EMBD), (2, 5, N_EMBD))

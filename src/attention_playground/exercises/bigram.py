@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import LanguageModel
-from ._core import Case, Comparison, Mistake, as_tensor, call, exercise, gives, raises_like, same
+from ._core import Case, Comparison, Mistake, as_tensor, call, exercise, gives, raises_like, same, tensor
 
 
 def _loss_case(B: int, T: int, V: int, seed: int) -> Case:
@@ -64,9 +64,15 @@ LOSS_MISTAKES = [
     Mistake(
         "your loss is one number per position, not their mean",
         "reduce the B*T losses to one scalar: their mean",
-        lambda case, got, run: as_tensor(got).numel() == case.inputs["targets"].numel() > 1,
+        lambda case, got, run: tensor(got).numel() == case.inputs["targets"].numel() > 1,
     ),
 ]
+
+
+def _reference_loss(case: Case) -> torch.Tensor:
+    loss = LanguageModel.loss(*case.args)
+    assert loss is not None  # every case has targets
+    return loss
 
 
 @exercise("bigram_loss")
@@ -82,7 +88,7 @@ def check_bigram_loss(fn: Callable) -> str:
         "bigram_loss",
         "loss",
         lambda case: call(fn, *case.args),
-        lambda case: LanguageModel.loss(*case.args),
+        _reference_loss,
         LOSS_MISTAKES,
         hint="flatten (B, T, V) to (B*T, V) and (B, T) to (B*T,), then F.cross_entropy",
         equal=equal,
@@ -105,7 +111,7 @@ def _rows(m: torch.Tensor, dim: int = 1) -> torch.Tensor:
 
 
 def _rows_sum_to_1(case: Case, got: Any, run) -> bool:
-    got = as_tensor(got).double()
+    got = tensor(got).double()
     return not torch.allclose(got.sum(dim=1), torch.ones(got.size(0), dtype=got.dtype), atol=1e-4)
 
 

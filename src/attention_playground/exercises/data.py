@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..data import get_batch, split
-from ._core import Case, Comparison, ExerciseError, Mistake, Raised, as_tensor, call, exercise, report, show
+from ._core import Case, Comparison, ExerciseError, Mistake, Raised, call, exercise, report, show, tensor
 
 # ---- char_tokenizer ------------------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ def check_split(fn: Callable) -> str:
                     "return the two parts: `return train, val`",
                 )
             )
-        train, val = (as_tensor(part).flatten() for part in got)
+        train, val = (tensor(part).flatten() for part in got)
         if torch.equal(train, want.train) and torch.equal(val, want.val):
             continue
         known = _split_mistake(data, val_fraction, train, val) or (
@@ -212,7 +212,7 @@ def _batch(fn: Callable, data: torch.Tensor, B: int, T: int, seed: int) -> tuple
                 "return inputs and targets: `return x, y`",
             )
         )
-    return as_tensor(out[0]), as_tensor(out[1])
+    return tensor(out[0]), tensor(out[1])
 
 
 def _shape_mistake(case: Case, got: Any, run) -> bool:
@@ -278,11 +278,13 @@ def _check_windows(fn: Callable) -> None:
         Case({"data": torch.arange(50), "batch_size": 8, "block_size": 5}),
     ]
 
-    def run(case: Case):
-        return _batch(fn, *case.args, seed=0)
+    def run(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
+        data, B, T = case.args
+        return _batch(fn, data, B, T, seed=0)
 
-    def reference(case: Case):
-        return get_batch(*case.args, generator=torch.Generator().manual_seed(0))
+    def reference(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
+        data, B, T = case.args
+        return get_batch(data, B, T, generator=torch.Generator().manual_seed(0))
 
     def equal(
         want: tuple[torch.Tensor, torch.Tensor], got: Any

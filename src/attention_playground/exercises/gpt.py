@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from ._core import (
     raises_like,
     report,
     show,
+    sublayer,
 )
 from .attention import build, randn
 
@@ -69,7 +71,8 @@ def _two_linears(module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
 def _library_ffwd(first: nn.Linear, second: nn.Linear) -> FeedForward:
     """ap.FeedForward with the learner's weights (a missing bias copied as zeros)."""
     reference = FeedForward(GPTConfig(n_embd=N_EMBD, n_head=1, bias=True, activation="relu")).eval()
-    for mine, theirs in ((reference.net[0], first), (reference.net[2], second)):
+    layers = (cast(nn.Linear, reference.net[0]), cast(nn.Linear, reference.net[2]))  # Linear, act, Linear
+    for mine, theirs in zip(layers, (first, second), strict=True):
         mine.weight.copy_(theirs.weight)
         mine.bias.copy_(theirs.bias if theirs.bias is not None else torch.zeros_like(mine.bias))
     return reference
@@ -121,9 +124,17 @@ def check_feed_forward(cls: Callable) -> str:
 BLOCK_CONFIG = GPTConfig(vocab_size=11, block_size=8, n_embd=8, n_head=2, n_layer=2, dropout=0.0, bias=True)
 
 
+SUBLAYERS = ("ln1", "attn", "ln2", "ffwd")
+
+
+def _sublayers(block: nn.Module) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    ln1, attn, ln2, ffwd = (sublayer(block, name) for name in SUBLAYERS)
+    return ln1, attn, ln2, ffwd
+
+
 def block_mistakes(block: nn.Module) -> list[Mistake]:
     """The usual wrong wirings, built from the learner's own ln1, attn, ln2 and ffwd."""
-    ln1, attn, ln2, ffwd = block.ln1, block.attn, block.ln2, block.ffwd
+    ln1, attn, ln2, ffwd = _sublayers(block)
 
     def wiring(headline: str, hint: str, forward: Callable[[torch.Tensor], torch.Tensor]) -> Mistake:
         return gives(headline, hint, forward)
@@ -176,11 +187,7 @@ def block_mistakes(block: nn.Module) -> list[Mistake]:
 def check_block(cls: Callable) -> str:
     """cls(config) with ln1, attn, ln2, ffwd; forward: x + attn(ln1(x)), then + ffwd(ln2(x))."""
     block = build(cls, BLOCK_CONFIG)
-    missing = [
-        name
-        for name in ("ln1", "attn", "ln2", "ffwd")
-        if not isinstance(getattr(block, name, None), nn.Module)
-    ]
+    missing = [name for name in SUBLAYERS if not isinstance(getattr(block, name, None), nn.Module)]
     if missing:
         raise ExerciseError(
             report(
@@ -190,11 +197,12 @@ def check_block(cls: Callable) -> str:
                 "keep the skeleton's __init__: ln1, attn, ln2 and ffwd",
             )
         )
-    reference = Block(BLOCK_CONFIG).eval()
+    library = Block(BLOCK_CONFIG).eval()
+    reference: Callable[[torch.Tensor], torch.Tensor] = library
     try:
-        reference.load_state_dict(block.state_dict())
+        library.load_state_dict(block.state_dict())
     except RuntimeError:  # the learner's own sublayers: wire them the library's way
-        ln1, attn, ln2, ffwd = block.ln1, block.attn, block.ln2, block.ffwd
+        ln1, attn, ln2, ffwd = _sublayers(block)
         reference = lambda x: (lambda h: h + ffwd(ln2(h)))(x + attn(ln1(x)))  # noqa: E731
     C = BLOCK_CONFIG.n_embd
     cases = [Case({"x": randn(1, 2, C, seed=0)}), Case({"x": randn(2, 4, C, seed=1)})]
@@ -274,7 +282,7 @@ def gpt_mistakes(model: GPT, fn: Callable) -> list[Mistake]:
 @exercise("gpt_forward")
 def check_gpt_forward(fn: Callable) -> str:
     """fn(model, idx (B, T)) -> logits (B, T, V), from the parts of an ap.GPT."""
-    model = build(GPT, GPT_CONFIG)
+    model = cast(GPT, build(GPT, GPT_CONFIG))  # build returns the module it was given the class of
     shapes = ((1, 1), (1, 3), (2, 5), (2, GPT_CONFIG.block_size))
     cases = [
         Case(

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from ..attention import Head
-from ._core import Case, Comparison, ExerciseError, Mistake, Run, call, exercise, gives, raises, report
+from ._core import (
+    Case,
+    Comparison,
+    ExerciseError,
+    Mistake,
+    Run,
+    call,
+    exercise,
+    gives,
+    raises,
+    report,
+    sublayer,
+)
 from .attention import build, linear_layers, randn
 
 # ---- split_heads -------------------------------------------------------------------------------------
@@ -118,7 +130,8 @@ def _structure(module: nn.Module) -> list[nn.Module]:
 def _library_heads(heads: list[nn.Module]) -> list[Head]:
     copies = []
     for head in heads:
-        copy = Head(N_EMBD, HEAD_SIZE, bias=head.query.bias is not None).eval()
+        has_bias = cast(nn.Linear, head.query).bias is not None  # _structure checked it is one
+        copy = Head(N_EMBD, HEAD_SIZE, bias=has_bias).eval()
         for name in ("query", "key", "value"):
             getattr(copy, name).load_state_dict(getattr(head, name).state_dict())
         copies.append(copy)
@@ -162,7 +175,7 @@ def multi_head_mistakes(module: nn.Module, heads: list[Head], seen: dict) -> lis
         gives(
             "you projected each head's input: proj runs before the heads instead of after",
             "first the heads, then concatenate, then proj",
-            lambda x: concat(module.proj(x)),
+            lambda x: concat(sublayer(module, "proj")(x)),
         ),
     ]
 
@@ -173,7 +186,9 @@ def check_multi_head(cls: Callable) -> str:
     module = build(cls, N_EMBD, N_HEAD)
     heads = _library_heads(_structure(module))
     seen: dict[str, torch.Size] = {}
-    module.proj.register_forward_pre_hook(lambda mod, args: seen.__setitem__("proj", args[0].shape))
+    sublayer(module, "proj").register_forward_pre_hook(
+        lambda mod, args: seen.__setitem__("proj", args[0].shape)
+    )
     cases = [Case({"x": randn(1, 2, N_EMBD, seed=0)}), Case({"x": randn(2, 4, N_EMBD, seed=1)})]
 
     def run(case: Case) -> Any:
@@ -181,7 +196,7 @@ def check_multi_head(cls: Callable) -> str:
         return call(module, *case.args)
 
     def reference(case: Case) -> torch.Tensor:
-        return module.proj(torch.cat([h(*case.args) for h in heads], dim=-1))  # ap.Head copies side by side
+        return sublayer(module, "proj")(torch.cat([h(*case.args) for h in heads], dim=-1))  # ap.Head copies
 
     Comparison(
         "multi_head",
