@@ -196,6 +196,18 @@ def _train(args: argparse.Namespace) -> None:
         print(sample_text(best.model, best.tokenizer, "\n", args.sample_tokens, 0.8, None, config.seed))
 
 
+def _train_on_every_rank(args: argparse.Namespace) -> None:
+    """`train`; under torchrun, this rank's part of a data-parallel run, where rank 0 alone prints."""
+    from .distributed import process_group, quiet_unless_main
+
+    with process_group(args.device) as group:
+        if group is None:  # no torchrun: one process, as ever
+            return _train(args)
+        rank_args = {"device": str(group.device), "sample_tokens": args.sample_tokens if group.is_main else 0}
+        with quiet_unless_main():
+            _train(argparse.Namespace(**{**vars(args), **rank_args}))
+
+
 def _sample(args: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .device import pick_device
@@ -223,7 +235,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"train": _train, "sample": _sample, "bench": _bench}
+    commands = {"train": _train_on_every_rank, "sample": _sample, "bench": _bench}
     try:
         commands[args.command](args)
     except PlaygroundError as error:
