@@ -328,3 +328,10 @@ def test_one_rank_over_nccl_trains_on_its_gpu(tmp_path):
     result = torchrun("-m", "attention_playground", *CLI_TINY, *args, nproc=1)
     assert result.returncode == 0, result.stderr[-3000:]
     assert " on cuda:0 " in result.stdout and (tmp_path / "ckpt.pt").is_file()
+
+
+def test_the_cli_accumulates_gradients_over_micro_batches(capsys, tmp_path):
+    err = one_error_line(capsys, [*TRAIN, "--grad-accum-steps", "3", "--out", str(tmp_path)])
+    assert "batch_size=16 must be divisible by grad_accum_steps=3" in err
+    assert main([*TRAIN, "--grad-accum-steps", "4", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    assert load_checkpoint(tmp_path / "ckpt.pt").train_config.grad_accum_steps == 4

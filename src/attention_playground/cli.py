@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--max-iters", type=_number(int, 1), help="training steps (default: the preset's)")
     train.add_argument("--batch-size", type=_number(int, 1), help="default: the preset's")
+    train.add_argument(
+        "--grad-accum-steps",
+        type=_number(int, 1),
+        help="split each batch into this many micro-batches: the same step in less memory (default: 1)",
+    )
     train.add_argument("--learning-rate", type=_number(float, 0, strict=True), help="default: the preset's")
     train.add_argument("--seed", type=_number(int, 0), help="default: the preset's (1337)")
     train.add_argument("--device", choices=DEVICES, help="default: auto (cuda, then mps, then cpu)")
@@ -131,6 +136,7 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {
         "max_iters": args.max_iters,
         "batch_size": args.batch_size,
+        "grad_accum_steps": args.grad_accum_steps,
         "learning_rate": args.learning_rate,
         "seed": args.seed,
         "device": args.device,
