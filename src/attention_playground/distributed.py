@@ -91,9 +91,8 @@ def torchrun_environment(environ: Mapping[str, str] | None = None) -> TorchrunEn
 
 def rank_device(requested: str | None, launch: TorchrunEnvironment) -> torch.device:
     """This rank's device: GPU number LOCAL_RANK where CUDA is asked for (or auto finds it), else the CPU."""
-    requested = requested or "auto"
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"  # MPS has no DDP backend
+    asked = requested or "auto"
+    requested = ("cuda" if torch.cuda.is_available() else "cpu") if asked == "auto" else asked  # no MPS DDP
     if requested == "cpu":
         return torch.device("cpu")
     if requested.startswith("cuda:"):
@@ -106,9 +105,10 @@ def rank_device(requested: str | None, launch: TorchrunEnvironment) -> torch.dev
         )
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if visible < launch.local_world_size:
+        fix = f"pass --nproc_per_node={visible} or less, or --device cpu" if visible else "pass --device cpu"
         raise DistributedError(
-            f"--device cuda with {launch.local_world_size} ranks on this machine needs as many GPUs, but "
-            f"{visible} are visible: pass --nproc_per_node={visible} or less, or --device cpu"
+            f"--device {asked} with {launch.local_world_size} ranks on this machine needs as many GPUs, but "
+            f"{visible} are visible: {fix}"
         )
     return torch.device("cuda", launch.local_rank)
 
@@ -232,8 +232,10 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids)
+    if device.type != "cuda":
+        return DistributedDataParallel(model)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return DistributedDataParallel(model, device_ids=[index])
 
 
 def gradient_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextManager:
