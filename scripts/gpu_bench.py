@@ -1,4 +1,4 @@
-"""The measuring parts of scripts/gpu_check.sh: python scripts/gpu_bench.py [--device D] [--smoke] PART...
+"""The measuring parts of scripts/gpu_check.sh: python scripts/gpu_bench.py [options] PART...
 
 Parts, each printed as it finishes:
   info    torch, CUDA and cuDNN versions, the GPU's name, memory and bf16 support
@@ -6,8 +6,8 @@ Parts, each printed as it finishes:
   speed   ms/step, tokens/s and MFU of the lecture shape (batch 64, block 256): float32, --dtype auto,
           and --dtype auto with --compile; MFU is against the probed rate of the same precision
   kv      sampling tokens/s of the lecture-sized model, with and without the KV cache
-  target  the lecture-fast preset (bf16 where the GPU has it, compiled) trained until val <= 1.47:
-          the step and the wall time at which it got there
+  train   a preset (--preset, default lecture-fast; compiled unless --no-compile) trained on the
+          device, each evaluation printed as it happens; with --stop-at 1.47, until val <= 1.47
 
 --smoke shrinks every part to seconds on a CPU (the tiny preset, a few steps, small matmuls), so
 CI can check this script runs; its figures mean nothing. It prints what it measured, asserts nothing.
@@ -32,7 +32,7 @@ from attention_playground.data import Corpus, load_corpus
 from attention_playground.precision import resolve_dtype
 from attention_playground.training import Callback, Trainer
 
-PARTS = ("info", "probe", "speed", "kv", "target")
+PARTS = ("info", "probe", "speed", "kv", "train")
 
 
 @functools.cache
@@ -156,36 +156,46 @@ def kv(device: torch.device, smoke: bool) -> None:
     )
 
 
-class StopAtTarget(Callback):
-    """Write down (step, val, seconds) at each evaluation; stop at the first val <= target."""
+class EvalLog(Callback):
+    """Print (step, val, seconds) at each evaluation as it happens; stop at the first val <= stop_at."""
 
-    def __init__(self, target: float):
-        self.target, self.evals, self.reached = target, [], None
+    def __init__(self, stop_at: float | None):
+        self.stop_at, self.reached = stop_at, None
 
     def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
-        self.evals.append((step + 1, losses["val"], trainer.history.seconds))
-        if self.reached is None and losses["val"] <= self.target:
-            self.reached = self.evals[-1]
+        seconds = trainer.history.seconds
+        train, val = losses["train"], losses["val"]
+        print(f"  step {step + 1:5d}: train {train:.4f}, val {val:.4f} at {seconds:7.1f} s", flush=True)
+        if self.stop_at is not None and self.reached is None and val <= self.stop_at:
+            self.reached = (step + 1, seconds)
             trainer.request_stop()
 
 
-def target(device: torch.device, smoke: bool, goal: float, compile: bool) -> None:
-    preset = get_preset("tiny" if smoke else "lecture-fast")
+def train(
+    device: torch.device, smoke: bool, name: str, dtype: str | None, compile: bool, stop_at: float | None
+):
+    """A preset trained on `device` (to val <= stop_at, where given), its evaluations printed live."""
+    preset = get_preset("tiny" if smoke else name)
     corpus = shakespeare()
     changes = {"max_iters": 20, "eval_interval": 10, "eval_iters": 2} if smoke else {}
-    config = dataclasses.replace(preset.train, device=str(device), compile=compile, **changes)
+    config = dataclasses.replace(preset.train, device=str(device), dtype=dtype or preset.train.dtype,
+                                 compile=compile, **changes)  # fmt: skip
     torch.manual_seed(config.seed)
     model = GPT(preset.model_config(corpus.tokenizer.vocab_size))
-    stop = StopAtTarget(goal)
-    history = Trainer(model, corpus.splits, config, callbacks=[stop]).run()
-    for step, val, seconds in stop.evals:
-        print(f"  step {step:5d}: val {val:.4f} at {seconds:7.1f} s")
-    reached = f"at step {stop.reached[0]}, {stop.reached[2]:.1f} s" if stop.reached else "NOT reached"
+    print(f"train {preset.name}: {model.num_params() / 1e6:.2f}M parameters, {config.max_iters} steps, batch "
+          f"{config.batch_size}, dtype {config.dtype} -> {resolve_dtype(device, config.dtype)}, "
+          f"compile {compile}", flush=True)  # fmt: skip
+    log = EvalLog(stop_at)
+    history = Trainer(model, corpus.splits, config, callbacks=[log]).run()
+    goal = ""
+    if stop_at is not None:
+        reached = f"at step {log.reached[0]}, {log.reached[1]:.1f} s" if log.reached else "NOT reached"
+        goal = f"val <= {stop_at} {reached}; "
     included = "evaluations and compilation" if compile else "evaluations"
     print(
-        f"target {preset.name} (dtype {config.dtype} -> {resolve_dtype(device, config.dtype)}, compile "
-        f"{compile}): val <= {goal} {reached}; {len(history.step_losses)} steps, {history.seconds:.1f} s "
-        f"({included} included), {history.tokens_per_second:,.0f} tokens/s"
+        f"train {preset.name}: {goal}{len(history.step_losses)} steps, final val {history.val_loss[-1]:.4f} "
+        f"(best {history.best_val_loss:.4f}), {history.seconds:.1f} s ({included} included), "
+        f"{history.tokens_per_second:,.0f} tokens/s"
     )
 
 
@@ -194,17 +204,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="+", choices=PARTS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="seconds on a CPU: the script runs, no figure")
-    parser.add_argument("--target", type=float, default=1.47)
-    parser.add_argument("--no-compile", action="store_true", help="target: train without torch.compile")
+    parser.add_argument("--preset", default="lecture-fast", help="train: which preset (default lecture-fast)")
+    parser.add_argument("--dtype", help="train: auto | float32 | bfloat16 (default: the preset's)")
+    parser.add_argument("--no-compile", action="store_true", help="train: without torch.compile")
+    parser.add_argument("--stop-at", type=float, help="train: stop at the first evaluation with val <= this")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    compile = not args.no_compile and not args.smoke  # compiling takes longer than the smoke itself
     rates: dict[str, float] = {}
     runners: dict[str, Callable[[], object]] = {
         "info": lambda: info(device),
         "probe": lambda: rates.update(probe(device, args.smoke)),
         "speed": lambda: speed(device, args.smoke, rates or probe(device, args.smoke)),
         "kv": lambda: kv(device, args.smoke),
-        "target": lambda: target(device, args.smoke, args.target, not args.no_compile and not args.smoke),
+        "train": lambda: train(device, args.smoke, args.preset, args.dtype, compile, args.stop_at),
     }
     for part in args.parts:
         began = time.perf_counter()

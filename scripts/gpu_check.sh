@@ -9,10 +9,10 @@
 # ATTENTION_PLAYGROUND_REQUIRE_CUDA=1 (they fail instead of skipping); torchrun --nproc_per_node=1
 # over NCCL; KV-cache sampling tokens/s of the lecture-sized model; the bench of the lecture shape
 # (float32, --dtype auto, --dtype auto --compile: tokens/s and MFU); the `lecture` preset trained end
-# to end (5,000 steps, with $LECTURE_FLAGS, default --dtype auto --compile); `lecture-fast` trained
-# to val <= 1.47. Without a GPU (or with --cpu-smoke) every GPU part is SKIPPED and the report says
+# to end (5,000 steps, compiled, --dtype $LECTURE_DTYPE: auto unless set); `lecture-fast` trained
+# to val <= 1.47. Trainings print each evaluation as it happens: a part stopped early keeps them. Without a GPU (or with --cpu-smoke) every GPU part is SKIPPED and the report says
 # so; gpu_bench.py runs in its --smoke sizes and torchrun over gloo, so CI sees the script run.
-# Every part has a time cap, and all of them share a budget of $GPU_CHECK_BUDGET_S (460 s): a part
+# Every part has a time cap, and all of them share a budget of $GPU_CHECK_BUDGET_S (465 s): a part
 # that would start past it is skipped, one that runs past its cap is stopped. The exit code is 1
 # where a part failed or timed out, else 0.
 set -uo pipefail
@@ -23,16 +23,21 @@ REPORT=""
 for arg in "$@"; do
   case "$arg" in
     --cpu-smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "gpu_check.sh: error: unknown option $arg (see --help)" >&2; exit 2 ;;
     *) REPORT="$arg" ;;
   esac
 done
 REPORT="${REPORT:-${OUT:-.}/gpu_check_report.txt}"
 PY="${PYTHON:-$(command -v python || command -v python3)}"
-BUDGET="${GPU_CHECK_BUDGET_S:-460}"
-LECTURE_FLAGS="${LECTURE_FLAGS:---dtype auto --compile}"
+BUDGET="${GPU_CHECK_BUDGET_S:-465}"
+LECTURE_DTYPE="${LECTURE_DTYPE:-auto}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+for data in shared/data ../shared/data; do # Tiny Shakespeare beside the checkout: no download needed
+  if [[ -z "${ATTENTION_PLAYGROUND_DATA:-}" && -f "$data/tinyshakespeare.txt" ]]; then
+    export ATTENTION_PLAYGROUND_DATA="$PWD/$data"
+  fi
+done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$(dirname "$REPORT")"
@@ -103,30 +108,30 @@ if ((GPU)); then
   part "matmul rates: float32, TF32, bf16" 90 "${BENCH[@]}" probe
   part "CUDA tests, skip lifted" 150 env ATTENTION_PLAYGROUND_REQUIRE_CUDA=1 \
     "$PY" -m pytest tests -m cuda -q -p no:cacheprovider
-  part "torchrun --nproc_per_node=1 over NCCL" 90 "$PY" -m torch.distributed.run --standalone \
-    --nproc_per_node=1 -m attention_playground train --preset tiny --max-iters 200 --device cuda \
-    --out "$WORK/nccl" --no-progress --sample-tokens 100
+  part "torchrun --nproc_per_node=1 over NCCL, --dtype auto --compile" 120 "$PY" -m torch.distributed.run \
+    --standalone --nproc_per_node=1 -m attention_playground train --preset tiny --max-iters 200 \
+    --device cuda --dtype auto --compile --out "$WORK/nccl" --no-progress --sample-tokens 100
   part "KV-cache sampling, lecture-sized model" 90 "${BENCH[@]}" kv
   part "bench: lecture shape, float32 / auto / auto + compile" 150 "${BENCH[@]}" speed
-  # shellcheck disable=SC2086 # LECTURE_FLAGS is a list of options
-  part "lecture preset, 5000 steps ($LECTURE_FLAGS)" 300 "$PY" -m attention_playground train \
-    --preset lecture --device cuda $LECTURE_FLAGS --out "$WORK/lecture" --no-progress --sample-tokens 200
-  part "lecture-fast preset to val <= 1.47 (compiled)" 300 "${BENCH[@]}" target --target 1.47
+  part "lecture preset, 5000 steps (--dtype $LECTURE_DTYPE, compiled)" 300 "${BENCH[@]}" train \
+    --preset lecture --dtype "$LECTURE_DTYPE"
+  part "lecture-fast preset to val <= 1.47 (compiled)" 300 "${BENCH[@]}" train --preset lecture-fast \
+    --stop-at 1.47
 else
   export OMP_NUM_THREADS=1 # each part is seconds of work: no thread can wait on another of a busy CPU
   skip "nvidia-smi" "no CUDA GPU"
   part "versions and device; gpu_bench.py --smoke on the CPU (figures mean nothing)" 120 \
-    "$PY" scripts/gpu_bench.py --device cpu --smoke info probe speed kv target --target 4.0
+    "$PY" scripts/gpu_bench.py --device cpu --smoke info probe speed kv train --stop-at 4.0
   skip "matmul rates: TF32 and bf16 on a GPU" "no CUDA GPU (the smoke probed small CPU matmuls)"
   skip "CUDA tests, skip lifted" "no CUDA GPU: run ATTENTION_PLAYGROUND_REQUIRE_CUDA=1 pytest tests -m cuda on one"
-  skip "torchrun --nproc_per_node=1 over NCCL" "no CUDA GPU: the same launch over gloo follows"
+  skip "torchrun --nproc_per_node=1 over NCCL, --dtype auto --compile" "no CUDA GPU: a launch over gloo follows"
   part "torchrun --nproc_per_node=1 over gloo (CPU stand-in)" 120 "$PY" -m torch.distributed.run \
     --standalone --nproc_per_node=1 -m attention_playground train --preset tiny --max-iters 5 \
     --device cpu --out "$WORK/gloo" --no-progress --sample-tokens 20
   skip "KV-cache sampling, lecture-sized model" "no CUDA GPU (the smoke timed the tiny model)"
   skip "bench: lecture shape, float32 / auto / auto + compile" "no CUDA GPU (the smoke timed 3 tiny float32 steps)"
   skip "lecture preset, 5000 steps" "no CUDA GPU: hours on a CPU"
-  skip "lecture-fast preset to val <= 1.47" "no CUDA GPU (the smoke trained the tiny preset 20 steps to val <= 4.0)"
+  skip "lecture-fast preset to val <= 1.47" "no CUDA GPU (the smoke trained the tiny preset, stopping at val <= 4.0)"
 fi
 
 say ""

@@ -14,7 +14,7 @@ GPU_PARTS = (
     "nvidia-smi",
     "matmul rates: TF32 and bf16 on a GPU",
     "CUDA tests, skip lifted",
-    "torchrun --nproc_per_node=1 over NCCL",
+    "torchrun --nproc_per_node=1 over NCCL, --dtype auto --compile",
     "KV-cache sampling, lecture-sized model",
     "bench: lecture shape, float32 / auto / auto + compile",
     "lecture preset, 5000 steps",
@@ -44,7 +44,7 @@ def test_the_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(tmp_path):
         assert any(line.startswith(f"SKIPPED   {name}: ") for line in summary), name
     assert sum(line.startswith("ok ") for line in summary) == 2 and "FAILED" not in text
     assert "speed tiny shape, batch 16, dtype float32" in text and "first 32 tokens identical: True" in text
-    assert "target tiny (dtype float32 -> float32, compile False): val <= 4.0 at step 10" in text
+    assert "train tiny: val <= 4.0 at step 10" in text and "step    10: train " in text
     assert "best val loss" in text and "--- sample (20 tokens" in text, "torchrun over gloo trained"
 
 
