@@ -162,7 +162,7 @@ def test_dropout_is_off_while_exploring_and_the_mode_is_restored(char_tokenizer)
     assert model.training
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_a_model_on_the_gpu(char_tokenizer):
     model = make_model("gpt").cuda()
     explorer = attention_explorer(model, char_tokenizer, PROMPT)

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--max-iters", type=_number(int, 1), help="training steps (default: the preset's)")
     train.add_argument("--batch-size", type=_number(int, 1), help="default: the preset's")
+    train.add_argument(
+        "--grad-accum-steps",
+        type=_number(int, 1),
+        help="split each batch into this many micro-batches: the same step in less memory (default: 1)",
+    )
     train.add_argument("--learning-rate", type=_number(float, 0, strict=True), help="default: the preset's")
     train.add_argument("--seed", type=_number(int, 0), help="default: the preset's (1337)")
     train.add_argument("--device", choices=DEVICES, help="default: auto (cuda, then mps, then cpu)")
@@ -131,6 +136,7 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {
         "max_iters": args.max_iters,
         "batch_size": args.batch_size,
+        "grad_accum_steps": args.grad_accum_steps,
         "learning_rate": args.learning_rate,
         "seed": args.seed,
         "device": args.device,
@@ -196,6 +202,18 @@ def _train(args: argparse.Namespace) -> None:
         print(sample_text(best.model, best.tokenizer, "\n", args.sample_tokens, 0.8, None, config.seed))
 
 
+def _train_on_every_rank(args: argparse.Namespace) -> None:
+    """`train`; under torchrun, this rank's part of a data-parallel run, where rank 0 alone prints."""
+    from .distributed import process_group, quiet_unless_main
+
+    with process_group(args.device) as group:
+        if group is None:  # no torchrun: one process, as ever
+            return _train(args)
+        rank_args = {"device": str(group.device), "sample_tokens": args.sample_tokens if group.is_main else 0}
+        with quiet_unless_main():
+            _train(argparse.Namespace(**{**vars(args), **rank_args}))
+
+
 def _sample(args: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .device import pick_device
@@ -223,7 +241,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"train": _train, "sample": _sample, "bench": _bench}
+    commands = {"train": _train_on_every_rank, "sample": _sample, "bench": _bench}
     try:
         commands[args.command](args)
     except PlaygroundError as error:

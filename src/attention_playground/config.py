@@ -63,7 +63,8 @@ class GPTConfig:
 class TrainConfig:
     """How to train: AdamW, linear warmup then cosine decay from learning_rate to min_lr (or constant)."""
 
-    batch_size: int = 32
+    batch_size: int = 32  # the global batch: one process's, or all torchrun ranks' together
+    grad_accum_steps: int = 1  # micro-batches of batch_size / grad_accum_steps per optimizer step
     max_iters: int = 1000
     eval_interval: int = 250  # evaluate every this many steps, and at the last step
     eval_iters: int = 20  # batches averaged per split in estimate_loss
@@ -81,12 +82,16 @@ class TrainConfig:
     compile: bool = False  # torch.compile: faster steps after a slow first one
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
+        for name in ("batch_size", "grad_accum_steps", "max_iters", "eval_interval", "eval_iters"):
             value = getattr(self, name)
             _require(
                 isinstance(value, int) and not isinstance(value, bool) and value >= 1,
                 f"{name}={value!r} must be a whole number >= 1",
             )
+        _require(
+            self.batch_size % self.grad_accum_steps == 0,
+            f"batch_size={self.batch_size} must be divisible by grad_accum_steps={self.grad_accum_steps}",
+        )
         _require(
             isinstance(self.warmup, int) and self.warmup >= 0,
             f"warmup={self.warmup!r} must be a whole number >= 0",

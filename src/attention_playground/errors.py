@@ -23,3 +23,7 @@ class CheckpointError(PlaygroundError, ValueError):
 
 class TrainingDiverged(PlaygroundError, RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class DistributedError(PlaygroundError, RuntimeError):
+    """A torchrun launch that cannot work: a half-set environment, a missing backend, too few GPUs."""

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import distributed
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Splits, check_long_enough, get_batch
+from .data import Splits, check_long_enough, get_batch, move_batch
 from .device import pick_device, set_seed
 from .errors import ConfigError, TrainingDiverged
 from .model import LanguageModel, evaluating, uncompiled
@@ -90,18 +91,26 @@ def estimate_loss(
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
 ) -> dict[str, float]:
-    """Mean loss over eval_iters batches of each split; the same batches every call (fixed seed)."""
+    """Mean loss over eval_iters batches of each split; the same batches every call (fixed seed).
+
+    Under torchrun the ranks share the work: rank r of N evaluates batches r, r + N, ... (each rank
+    draws them all, so all see the same batches) and the losses are summed over the ranks.
+    """
     out = {}
+    rank, ranks = distributed.rank(), distributed.world_size()
     with evaluating(model):
         for name, data in (("train", splits.train), ("val", splits.val)):
             generator = torch.Generator().manual_seed(seed)
             losses = torch.zeros(eval_iters)
             for i in range(eval_iters):
-                x, y = get_batch(data, batch_size, block_size, generator, device)
+                x, y = get_batch(data, batch_size, block_size, generator)
+                if i % ranks != rank:  # another rank's batch
+                    continue
+                x, y = move_batch(x, y, device)
                 with autocast or contextlib.nullcontext():
                     _, loss = model(x, y)
                 losses[i] = loss.item()
-            out[name] = losses.mean().item()
+            out[name] = distributed.all_reduce_sum(losses).mean().item()
     return out
 
 
@@ -109,8 +118,11 @@ class Callback:
     """What a Trainer tells its callbacks; override the events you need (each does nothing here).
 
     `step` is the index of the step just run (0 first), as in History.eval_steps; `trainer.step`
-    is the next one. Any object with some of these methods works as a callback too.
+    is the next one. Any object with some of these methods works as a callback too. Under torchrun
+    callbacks run on rank 0 only (they print and write files), unless they set `every_rank = True`.
     """
+
+    every_rank: bool = False
 
     def on_run_begin(self, trainer: Trainer) -> None:
         """run() is about to take its first step (or return at once, when the trainer is done)."""
@@ -152,6 +164,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         if checkpoint_path is not None:
             self.callbacks.append(SaveBestCheckpoint(checkpoint_path, tokenizer))
+        distributed.check_batch_divides(config.batch_size, distributed.world_size(), config.grad_accum_steps)
         self.device = pick_device(config.device)
         enable_tf32(self.device, config.dtype)
         model.to(self.device)
@@ -161,8 +174,10 @@ class Trainer:
         if resume is not None:
             self._resume_from(resume)
         self.generator = set_seed(config.seed + self.step)  # a resumed run draws fresh batches
+        distributed.seed_for_rank(config.seed + self.step)  # the same batches, each rank its own dropout
         self.autocast = autocast_context(self.device, config.dtype)
-        self.compiled_model = torch.compile(model) if config.compile else model  # or the model itself
+        parallel = distributed.data_parallel(model, self.device)  # DDP under torchrun, else the model
+        self.compiled_model = torch.compile(parallel) if config.compile else parallel  # or itself
         self._stop_requested = False
         self._clock_began, self._seconds_before = 0.0, 0.0
 
@@ -202,33 +217,43 @@ class Trainer:
                     losses = self.evaluate(step)
                     self._tick()
                     self._fire("on_eval", step, losses)
+                self._stop_requested = distributed.any_rank(self._stop_requested)  # all ranks stop together
         self._tick()
         self._fire("on_run_end")
         return history
 
     def train_step(self) -> float:
-        """One optimizer step on one fresh batch; returns that batch's loss."""
+        """One optimizer step on one fresh global batch; returns that batch's mean loss.
+
+        Each rank takes its rows of the batch, in grad_accum_steps micro-batches whose losses are
+        scaled so that their gradients add up to the mean's; DDP averages the ranks' gradients.
+        """
         config, optimizer, step = self.config, self.optimizer, self.step
         lr = learning_rate_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = get_batch(self.data.train, config.batch_size, self.block_size, self.generator, self.device)
-        with self.autocast, compile_settings() if config.compile else contextlib.nullcontext():
-            _, loss = self.compiled_model(x, y)
-        loss_value = loss.item()
+        x, y = get_batch(self.data.train, config.batch_size, self.block_size, self.generator)  # (B, T)
+        x, y = move_batch(distributed.rank_share(x), distributed.rank_share(y), self.device)  # (B/N, T)
+        optimizer.zero_grad(set_to_none=True)
+        micro_steps, loss_sum = config.grad_accum_steps, torch.zeros((), device=self.device)
+        for i, (xb, yb) in enumerate(zip(x.chunk(micro_steps), y.chunk(micro_steps), strict=True)):
+            with distributed.gradient_sync(self.compiled_model, sync=i == micro_steps - 1):  # last: sync
+                with self.autocast, compile_settings() if config.compile else contextlib.nullcontext():
+                    _, loss = self.compiled_model(xb, yb)
+                (loss / micro_steps).backward()
+            loss_sum += loss.detach()
+        loss_value = distributed.all_reduce_mean(loss_sum / micro_steps).item()  # the global batch's
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
                 f"the loss became {loss_value} at step {step}: lower learning_rate "
                 f"(now {config.learning_rate:g}) or keep grad_clip on (now {config.grad_clip:g})"
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if config.grad_clip > 0:  # foreach: one call for every gradient, the same numbers
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip, foreach=True)
         optimizer.step()
         self.step += 1
         self.history.learning_rates.append(lr)
-        self.history.tokens_seen += x.numel()
+        self.history.tokens_seen += config.batch_size * self.block_size  # every rank's rows
         return loss_value
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -256,7 +281,10 @@ class Trainer:
         self.history.seconds = self._seconds_before + time.perf_counter() - self._clock_began
 
     def _fire(self, event: str, *args: object) -> None:
+        main = distributed.is_main_process()
         for callback in self.callbacks:
+            if not (main or getattr(callback, "every_rank", False)):
+                continue  # rank 0 alone prints and writes
             hook = getattr(callback, event, None)
             if hook is not None:
                 hook(self, *args)
