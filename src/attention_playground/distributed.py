@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -177,7 +178,7 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def _all_reduce(tensor: torch.Tensor, op: dist.ReduceOp) -> torch.Tensor:
+def _all_reduce(tensor: torch.Tensor, op: Any) -> torch.Tensor:  # op: a dist.ReduceOp member
     """A reduced copy of `tensor` (on its own device); nccl reduces on the GPU, gloo on the CPU."""
     if not is_active():
         return tensor.clone()
@@ -238,7 +239,7 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(model, device_ids=[index])
 
 
-def gradient_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextManager:
+def gradient_sync(model: nn.Module | Callable[..., Any], sync: bool) -> contextlib.AbstractContextManager:
     """DDP's no_sync() for the micro-steps that only accumulate; a no-op for the step that syncs."""
     module = getattr(model, "_orig_mod", model)  # under torch.compile's wrapper
     if sync or not hasattr(module, "no_sync"):
