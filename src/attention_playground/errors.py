@@ -23,3 +23,7 @@ class CheckpointError(PlaygroundError, ValueError):
 
 class TrainingDiverged(PlaygroundError, RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class FolderBusy(PlaygroundError):
+    """Another process holds the lock on the folder a run writes into."""
