@@ -59,7 +59,9 @@ def one_line_error(stderr: str, *fragments: str) -> None:
 
 
 def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # One thread: as fast for the tiny preset, and no spinning threads slowing it on a busy machine.
+    # Every run a test compares is started with this same environment, so the numbers agree.
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
 
 
 def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
@@ -160,6 +162,21 @@ def test_a_read_only_out_is_refused_at_once(corpus, tmp_path):
         out.chmod(0o755)
     assert result.returncode == 1 and not results(result.stdout)
     one_line_error(result.stderr, f"cannot write into {out}", "choose a folder you can write to")
+
+
+def test_a_read_only_filesystem_is_refused_at_once(corpus, tmp_path, capsys, monkeypatch):
+    """As root can write into a chmod 555 folder, a read-only mount is what stops it: mkstemp says so."""
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert main(train_args(corpus, tmp_path)) == 1
+    captured = capsys.readouterr()
+    assert not results(captured.out)
+    one_line_error(captured.err, f"cannot write into {tmp_path} (Read-only file system)", "choose a folder")
 
 
 def test_too_little_disk_is_refused_before_the_first_step(corpus, tmp_path, capsys, monkeypatch):

@@ -223,7 +223,9 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         if state.get("mps_rng") is not None and self.device.type == "mps":
             torch.mps.set_rng_state(state["mps_rng"].cpu())
-        self.history = History(**{**state["history"], "device": str(self.device)})
+        known = {f.name for f in dataclasses.fields(History)}  # a newer file's extra fields are left out
+        saved = {name: value for name, value in state["history"].items() if name in known}
+        self.history = History(**{**saved, "device": str(self.device)})
 
     @property
     def done(self) -> bool:
