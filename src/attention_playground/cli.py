@@ -346,6 +346,7 @@ def _prepare(run: _Run) -> tuple[str, Any, Any, Any]:
     else:
         from .config import get_preset
 
+        assert run.preset is not None  # a new run always has its preset
         tokenizer = get_tokenizer(run.tokenizer_name, text)
         set_seed(run.config.seed)
         model = GPT(get_preset(run.preset).model_config(tokenizer.vocab_size))

@@ -325,7 +325,7 @@ def _context_length(model: nn.Module, block_size: int | None) -> int:
 class ProgressBar(Callback):
     """A tqdm bar over the steps left, with the latest train and val losses beside it."""
 
-    bar = None
+    bar: Any = None  # a tqdm bar from the first on_run_begin
 
     def on_run_begin(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
