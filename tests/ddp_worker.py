@@ -58,7 +58,7 @@ def main(out: Path, steps: int) -> None:
             "sample": sample,
             "resumed_at": resumed_at,
             "resumed_step": resumed.step,
-            "resumed_learning_rates": resumed_history.learning_rates,
+            "resumed_learning_rates": resumed_history.learning_rates[resumed_at:],  # the steps run after it
         }
     (out / f"rank{group.rank}.json").write_text(json.dumps(result))
 

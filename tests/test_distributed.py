@@ -171,10 +171,11 @@ def test_the_cli_resumes_under_torchrun_and_only_rank_0_prints(two_ranks, tmp_pa
     (tmp_path / "ckpt.pt").write_bytes((two_ranks["out"] / "ckpt.pt").read_bytes())
     installed = Path(sys.executable).with_name("attention-playground")  # the console script
     program = ["--no-python", str(installed)] if installed.is_file() else ["-m", "attention_playground"]
-    args = ["--resume", "--max-iters", str(STEPS + 10), "--out", str(tmp_path), "--sample-tokens", "30"]
+    args = ["--resume", "--change-settings", "--max-iters", str(STEPS + 10), "--out", str(tmp_path)]
+    args += ["--sample-tokens", "30"]
     result = torchrun(*program, *CLI_TINY, "--device", "cpu", *args)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count(f"resuming {tmp_path / 'ckpt.pt'} from step {STEPS - 1}") == 1
+    assert result.stdout.count(f"resuming {tmp_path / 'ckpt.pt'} after step {STEPS} of {STEPS}") == 1
     assert result.stdout.count(f"step {STEPS + 10:5d}: train loss") == 1, "rank 0 alone prints"
     assert result.stdout.count("--- sample (30 tokens") == 1
     saved = load_checkpoint(tmp_path / "ckpt.pt")

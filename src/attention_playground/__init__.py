@@ -25,7 +25,7 @@ from .errors import (
     TrainingDiverged,
 )
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
-from .sampling import KVCache, generate, sample_text
+from .sampling import KVCache, generate, sample_text, stream_text
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
 from .training import Callback, History, Trainer, estimate_loss, learning_rate_at, train
@@ -80,6 +80,7 @@ __all__ = [
     "set_seed",
     "show_source",
     "split",
+    "stream_text",
     "token_labels",
     "train",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +97,18 @@ class TrainConfig:
             isinstance(self.warmup, int) and self.warmup >= 0,
             f"warmup={self.warmup!r} must be a whole number >= 0",
         )
-        _require(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be positive")
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            f"learning_rate={self.learning_rate!r} must be a finite number > 0",
+        )
         _require(
             0 <= self.min_lr <= self.learning_rate,
-            f"min_lr={self.min_lr!r} must be between 0 and learning_rate={self.learning_rate!r}",
+            f"min_lr={self.min_lr!r}, where the schedule ends, must be between 0 and "
+            f"learning_rate={self.learning_rate!r}: lower min_lr with learning_rate",
+        )
+        _require(
+            isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**64,
+            f"seed={self.seed!r} must be a whole number from 0 to 2**64 - 1 (what torch accepts)",
         )
         _require(
             self.schedule in SCHEDULES, f"schedule={self.schedule!r} must be one of {', '.join(SCHEDULES)}"

@@ -27,3 +27,7 @@ class TrainingDiverged(PlaygroundError, RuntimeError):
 
 class DistributedError(PlaygroundError, RuntimeError):
     """A torchrun launch that cannot work: a half-set environment, a missing backend, too few GPUs."""
+
+
+class FolderBusy(PlaygroundError):
+    """Another process holds the lock on the folder a run writes into."""
