@@ -2,6 +2,7 @@
 
 from .attention import (
     AttentionMaps,
+    CrossAttention,
     Head,
     MultiHeadAttention,
     attend,
@@ -9,6 +10,7 @@ from .attention import (
     attention_scores,
     causal_average,
     causal_mask,
+    key_padding_mask,
     masked_softmax,
 )
 from .bigram import BigramLanguageModel
@@ -16,7 +18,17 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
 from .data import Splits, get_batch, load_text, split
 from .device import pick_device, set_seed
+from .encoder import (
+    DecoderBlock,
+    Encoder,
+    EncoderBlock,
+    EncoderClassifier,
+    EncoderConfig,
+    EncoderDecoder,
+    EncoderDecoderMaps,
+)
 from .errors import (
+    AttentionError,
     CheckpointError,
     ConfigError,
     DataError,
@@ -25,6 +37,7 @@ from .errors import (
     TrainingDiverged,
 )
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
+from .positions import SinusoidalPositions, sinusoidal_positions
 from .sampling import KVCache, generate, sample_text
 from .show import show_source
 from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
@@ -33,7 +46,9 @@ from .training import History, estimate_loss, learning_rate_at, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "GPT",
     "PRESETS",
+    "AttentionError",
     "AttentionLanguageModel",
     "AttentionMaps",
     "BigramLanguageModel",
@@ -42,9 +57,16 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "ConfigError",
+    "CrossAttention",
     "DataError",
+    "DecoderBlock",
+    "Encoder",
+    "EncoderBlock",
+    "EncoderClassifier",
+    "EncoderConfig",
+    "EncoderDecoder",
+    "EncoderDecoderMaps",
     "FeedForward",
-    "GPT",
     "GPT2Tokenizer",
     "GPTConfig",
     "Head",
@@ -53,6 +75,7 @@ __all__ = [
     "MultiHeadAttention",
     "PlaygroundError",
     "Preset",
+    "SinusoidalPositions",
     "Splits",
     "TokenizerError",
     "TrainConfig",
@@ -68,6 +91,7 @@ __all__ = [
     "get_batch",
     "get_preset",
     "get_tokenizer",
+    "key_padding_mask",
     "learning_rate_at",
     "load_checkpoint",
     "load_text",
@@ -77,6 +101,7 @@ __all__ = [
     "save_checkpoint",
     "set_seed",
     "show_source",
+    "sinusoidal_positions",
     "split",
     "token_labels",
     "train",

@@ -8,12 +8,13 @@ from .analysis import (
     HeadPatterns,
     HeadView,
     PromptAttention,
+    cross_prompt_attention,
     head_patterns,
     head_view,
     prompt_attention,
     uniform_attention,
 )
-from .explorers import AttentionExplorer, attention_explorer, softmax_explorer
+from .explorers import AttentionExplorer, attention_explorer, cross_attention_explorer, softmax_explorer
 from .plots import (
     MASKED_COLOR,
     draw_attention,
@@ -35,6 +36,8 @@ __all__ = [
     "HeadView",
     "PromptAttention",
     "attention_explorer",
+    "cross_attention_explorer",
+    "cross_prompt_attention",
     "draw_attention",
     "draw_query_bars",
     "figure_png",
