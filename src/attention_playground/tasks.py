@@ -100,7 +100,10 @@ class SubsetTokenizer:
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each token's text; "" for padding, "<unk>" for a token outside the subset."""
         special = {self.PAD: "", self.UNKNOWN: "<unk>"}
-        return [special.get(i) or self.base.token_strings([self.kept[i - 2]])[0] for i in map(int, ids)]
+        return [
+            special[i] if i in special else self.base.token_strings([self.kept[i - 2]])[0]
+            for i in map(int, ids)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.name, "base": self.base.to_dict(), "kept": self.kept}
