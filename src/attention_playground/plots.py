@@ -359,6 +359,25 @@ def prompt_heads_title(
     return title
 
 
+def plot_alignment(prompts: Sequence[PromptAttention], layer: int = -1, size: float = 3.6) -> Figure:
+    """Cross-attention as an alignment: for each prompt (cross_prompt_attention), one layer's
+    weights averaged over its heads, rows (what the decoder writes) against the source's tokens."""
+    fig, axes = plt.subplots(
+        1, len(prompts), figsize=(size * len(prompts), size), squeeze=False, layout="constrained"
+    )
+    for ax, prompt in zip(axes[0], prompts, strict=True):
+        weights = prompt.weights[layer].mean(0)  # (Tq, Tk): the heads' average
+        draw_attention(ax, weights, prompt.labels, key_labels=prompt.key_labels, vmin=0.0, vmax=1.0)
+        source = "".join(prompt.key_labels or prompt.labels)
+        n_layer = prompt.weights.size(0)
+        ax.set_title(f"'{source}': layer {layer % n_layer}, mean of the heads", fontsize=10)
+        ax.set_xlabel("source (read from)", fontsize=8)
+        ax.set_ylabel("target (written)", fontsize=8)
+    fig.colorbar(axes[0][-1].images[0], ax=axes[0].tolist(), shrink=0.8, label="weight")
+    plt.close(fig)
+    return fig
+
+
 def figure_png(fig: Figure, dpi: float = 96) -> bytes:
     """The figure as PNG bytes, for an ipywidgets Image (no display machinery needed)."""
     buffer = io.BytesIO()
