@@ -58,7 +58,7 @@ class Embeddings(nn.Module):
             self.position = nn.Embedding(config.block_size, config.n_embd)
         elif config.positions == "sinusoidal":
             self.position = SinusoidalPositions(config.block_size, config.n_embd)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = nn.Dropout(config.dropout) if config.embedding_dropout else nn.Identity()  # as GPT's
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Tokens (B, T) -> (B, T, C)."""
