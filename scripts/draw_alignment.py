@@ -1,6 +1,6 @@
 """Train notebook 09's string reverser and draw its cross-attention: images/cross_attention_alignment.png.
 
-Usage: .venv/bin/python scripts/draw_alignment.py   (prints what it measured; 2 CPU cores: seconds idle, ~2 min busy)
+Usage: .venv/bin/python scripts/draw_alignment.py   (prints what it measured; seconds to ~2 min on 2 cores)
 
 The recipe is tasks.reversal_recipe(), the one notebook 09 trains with the same seed, so the
 README's picture is the notebook's model. Rows: what the decoder writes; columns: the source's
