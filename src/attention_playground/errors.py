@@ -17,6 +17,10 @@ class TokenizerError(PlaygroundError, ValueError):
     """Text the tokenizer cannot encode, or a tokenizer that cannot load."""
 
 
+class AttentionError(PlaygroundError, ValueError):
+    """A mask or a pair of sequences that attention cannot use."""
+
+
 class CheckpointError(PlaygroundError, ValueError):
     """A checkpoint that is unreadable or does not fit."""
 
