@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import GPTConfig
+from .positions import rotate_by_position
 
 if TYPE_CHECKING:
     from .sampling import KVCache
@@ -48,9 +49,13 @@ def masked_softmax(
     return F.softmax(scores / temperature, dim=-1)
 
 
-def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """How much each query matches each key, scaled by 1/sqrt(hs) so the variance stays near 1."""
-    return q @ k.transpose(-2, -1) * k.size(-1) ** -0.5  # (..., T, hs) @ (..., hs, T) -> (..., T, T)
+def attention_scores(q: torch.Tensor, k: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """How much each query matches each key, scaled by 1/sqrt(hs) so the variance stays near 1.
+
+    `scale` replaces 1/sqrt(hs) (1.0: the raw dot products, GPTConfig.attention_scale=False).
+    """
+    scale = k.size(-1) ** -0.5 if scale is None else scale
+    return q @ k.transpose(-2, -1) * scale  # (..., T, hs) @ (..., hs, T) -> (..., T, T)
 
 
 class AttentionMaps(NamedTuple):
@@ -60,26 +65,44 @@ class AttentionMaps(NamedTuple):
     weights: torch.Tensor  # (B, nh, T, T) masked softmax of the scores; rows sum to 1
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dropout: float = 0.0) -> torch.Tensor:
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dropout: float = 0.0, scale: float | None = None
+) -> torch.Tensor:
     """Causal attention of q (..., Tq, hs) over k, v (..., Tk, hs); queries are the last Tq positions.
 
     PyTorch's fused scaled_dot_product_attention: what attend_with_maps computes, faster. `dropout`
-    drops attention weights, as the lecture's Head does after its softmax.
+    drops attention weights, as the lecture's Head does after its softmax; `scale` replaces 1/sqrt(hs).
     """
     Tq, Tk = q.size(-2), k.size(-2)
     if Tq == Tk:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scale)
     if Tq == 1:  # one new token reads every cached key: nothing to mask
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
     mask = causal_mask(Tk, q.device)[-Tq:]  # new tokens after a cache: the last Tq rows of the mask
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale)
 
 
-def attend_with_maps(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+def attend_with_maps(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None
+) -> tuple[torch.Tensor, AttentionMaps]:
     """The teaching path of attend, step by step, and the maps it computed on the way (no dropout)."""
-    scores = attention_scores(q, k)  # (..., Tq, Tk)
+    scores = attention_scores(q, k, scale)  # (..., Tq, Tk)
     weights = masked_softmax(scores)  # rows sum to 1, zero above the diagonal
     return weights @ v, AttentionMaps(scores, weights)  # (..., Tq, hs)
+
+
+class HeadAblation(NamedTuple):
+    """Heads of one layer whose output is replaced before the projection (ablation.knock_out sets it)."""
+
+    heads: tuple[int, ...]  # which heads of the layer
+    mode: str  # "zero": output 0; "mean": its mean over the batch and positions
+
+    def apply(self, y: torch.Tensor) -> torch.Tensor:
+        """Every head's output y (B, nh, T, hs), with the knocked-out heads' replaced."""
+        y = y.clone()
+        for h in self.heads:
+            y[:, h] = 0.0 if self.mode == "zero" else y[:, h].mean(dim=(0, 1), keepdim=True)  # (B, T, hs)
+        return y
 
 
 class Head(nn.Module):
@@ -118,31 +141,39 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.scale = None if config.attention_scale else 1.0  # None: attend's own 1/sqrt(hs)
+        self.rotary = config.position == "rope"  # RoPE: q and k turned by their positions
+        self.ablation: HeadAblation | None = None  # heads knocked out (ablation.knock_out), or none
 
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values of every head, each (B, nh, T, hs)."""
+    def _qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of every head, each (B, nh, T, hs), for positions start.."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if self.rotary:  # before the cache stores k: a cached key keeps the turn of its own position
+            q, k = rotate_by_position(q, start), rotate_by_position(k, start)
         return q, k, v
 
     def _project(self, y: torch.Tensor) -> torch.Tensor:
+        if self.ablation is not None:
+            y = self.ablation.apply(y)  # (B, nh, T, hs), some heads replaced
         B, nh, T, hs = y.shape
         y = y.transpose(1, 2).contiguous().view(B, T, nh * hs)  # concatenate the heads: (B, T, C)
         return self.resid_dropout(self.proj(y))  # dropout after the projection, as the lecture's
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C). With a cache, x holds only the new positions; they read the past."""
-        q, k, v = self._qkv(x)
+        q, k, v = self._qkv(x, kv_cache.length if kv_cache is not None else 0)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, T_past + T, hs)
-        return self._project(attend(q, k, v, dropout=self.dropout if self.training else 0.0))
+        dropout = self.dropout if self.training else 0.0
+        return self._project(attend(q, k, v, dropout=dropout, scale=self.scale))
 
     def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
         """forward's output by the teaching path, and every head's maps (B, nh, T, T)."""
-        y, maps = attend_with_maps(*self._qkv(x))
+        y, maps = attend_with_maps(*self._qkv(x), scale=self.scale)
         return self._project(y), maps
 
     @classmethod
