@@ -124,18 +124,14 @@ def test_next_token_probs_reads_up_to_the_position(model, idx):
 
 
 def test_bad_knock_outs_say_what_to_change(model):
-    with pytest.raises(ConfigError, match=r"layer 2 in \(2, 0\) is out of range: this model has layers 0..1"):
-        with knock_out(model, [(2, 0)]):
-            pass
-    with pytest.raises(ConfigError, match=r"head 4 in \(0, 4\) is out of range: layer 0 has heads 0..3"):
-        with knock_out(model, [(0, 4)]):
-            pass
-    with pytest.raises(ConfigError, match="mode='half' must be one of zero, mean"):
-        with knock_out(model, [(0, 0)], mode="half"):
-            pass
     single = AttentionLanguageModel(GPTConfig(block_size=8, n_embd=16, n_head=1))
-    with pytest.raises(ConfigError, match="single Head has no heads to choose from"):
-        with knock_out(single, [(0, 0)]):
+    for target, heads, mode, message in [
+        (model, [(2, 0)], "zero", r"layer 2 in \(2, 0\) is out of range: this model has layers 0..1"),
+        (model, [(0, 4)], "zero", r"head 4 in \(0, 4\) is out of range: layer 0 has heads 0..3"),
+        (model, [(0, 0)], "half", "mode='half' must be one of zero, mean"),
+        (single, [(0, 0)], "zero", "single Head has no heads to choose from"),
+    ]:
+        with pytest.raises(ConfigError, match=message), knock_out(target, heads, mode):
             pass
     assert model.blocks[0].attn.ablation is None
 

@@ -90,7 +90,8 @@ def test_sinusoidal_model_adds_the_table_as_a_buffer_and_reads_past_its_block():
     idx = torch.randint(65, (2, 40))  # longer than block_size=16
     with torch.no_grad():
         embeddings = model.embed(idx)
-        assert_close(embeddings - model.token_embedding(idx), sinusoidal_positions(40, 32).expand(2, 40, 32))
+        tokens = model.token_embedding(idx) * math.sqrt(32)  # the paper's sqrt(d_model), section 3.4
+        assert_close(embeddings - tokens, sinusoidal_positions(40, 32).expand(2, 40, 32))
         assert_close(model.embed(idx[:, 3:9], start=3), embeddings[:, 3:9])
         logits, _ = model(idx)
     assert logits.shape == (2, 40, 65)

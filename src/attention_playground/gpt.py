@@ -136,7 +136,10 @@ class EmbeddingLanguageModel(LanguageModel):
             positions = torch.arange(start, start + T, device=idx.device)  # (T,)
             return self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
         if self.config.position == "sinusoidal":
-            return self.token_embedding(idx) + self._sinusoids(start, T)  # (B, T, C)
+            # the paper scales token embeddings by sqrt(C) (its section 3.4): without it, the fixed
+            # sines (size ~0.7) drown tokens initialised at size 0.02
+            tokens = self.token_embedding(idx) * self.config.n_embd**0.5  # (B, T, C)
+            return tokens + self._sinusoids(start, T)
         return self.token_embedding(idx)  # rope or none: no position added here
 
     def _sinusoids(self, start: int, T: int) -> torch.Tensor:

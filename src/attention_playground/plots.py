@@ -435,6 +435,30 @@ def draw_step_marker(ax: Axes, history: History, step: int, window: int = 20) ->
     ax.legend(fontsize=7, loc="upper right")
 
 
+def draw_heads_forming(
+    fig: Figure, snapshot: HeadSnapshot, history: History, labels: Sequence[str], pattern: str = "previous"
+) -> None:
+    """On `fig`: every head's weights at one snapshot of training, each titled with its `pattern`
+    score, above the loss curve with the snapshot's step marked (one frame of the animation)."""
+    weights = snapshot.weights
+    L, nh = weights.shape[:2]
+    grid = fig.add_gridspec(L + 1, nh, height_ratios=[1.0] * L + [0.75])
+    scores = getattr(snapshot.patterns, pattern)
+    for layer in range(L):
+        for head in range(nh):
+            ax = fig.add_subplot(grid[layer, head])
+            draw_attention(
+                ax, weights[layer, head], None, f"L{layer} H{head}: {pattern} {scores[layer, head]:.2f}"
+            )
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            ax.title.set_fontsize(8)
+    draw_step_marker(fig.add_subplot(grid[L, :]), history, snapshot.step)
+    loss = "" if math.isnan(snapshot.val_loss) else f", val loss {snapshot.val_loss:.2f}"
+    text = "".join(labels).replace("⏎", " ").replace("␣", " ")
+    fig.suptitle(f"every head on '{_short(text, 36)}' after {snapshot.step} steps{loss}", fontsize=10)
+
+
 def plot_heads_forming(
     snapshot: HeadSnapshot,
     history: History,
@@ -442,24 +466,10 @@ def plot_heads_forming(
     pattern: str = "previous",
     size: float = 2.0,
 ) -> Figure:
-    """Every head's weights over the prompt at one snapshot of training, each titled with its
-    `pattern` score, above the loss curve with the snapshot's step marked."""
-    weights = snapshot.weights
-    L, nh = weights.shape[:2]
-    fig = plt.figure(figsize=(size * nh, size * L + 1.8), layout="constrained")
-    grid = fig.add_gridspec(L + 1, nh, height_ratios=[size] * L + [1.5])
-    scores = getattr(snapshot.patterns, pattern)
-    for layer in range(L):
-        for head in range(nh):
-            ax = fig.add_subplot(grid[layer, head])
-            title = f"L{layer} H{head}: {pattern} {scores[layer, head].item():.2f}"
-            draw_attention(ax, weights[layer, head], None, title)
-            ax.set_xlabel("")
-            ax.set_ylabel("")
-            ax.title.set_fontsize(8)
-    draw_step_marker(fig.add_subplot(grid[L, :]), history, snapshot.step)
-    loss = "" if math.isnan(snapshot.val_loss) else f", val loss {snapshot.val_loss:.2f}"
-    fig.suptitle(f"'{''.join(labels)[:40]}…' after {snapshot.step} steps{loss}", fontsize=10)
+    """draw_heads_forming on a figure of its own: the static twin of HeadsFormingExplorer."""
+    L, nh = snapshot.weights.shape[:2]
+    fig = plt.figure(figsize=(size * nh, size * (L + 0.75) + 0.4), layout="constrained")
+    draw_heads_forming(fig, snapshot, history, labels, pattern)
     plt.close(fig)
     return fig
 

@@ -19,6 +19,7 @@ from .explorers import AttentionExplorer, HeadsFormingExplorer, attention_explor
 from .plots import (
     MASKED_COLOR,
     draw_attention,
+    draw_heads_forming,
     draw_query_bars,
     draw_step_marker,
     figure_png,
@@ -47,6 +48,7 @@ __all__ = [
     "PromptAttention",
     "attention_explorer",
     "draw_attention",
+    "draw_heads_forming",
     "draw_query_bars",
     "draw_step_marker",
     "figure_png",
