@@ -245,7 +245,7 @@ class InductionConfig:
     half: int = 12  # random tokens, then the same tokens again: sequences of 2 * half
     shortest: int | None = 6  # training repeats 6..half tokens (None: always half); measured on half
     n_embd: int = 64
-    n_head: int = 4
+    n_head: int = 2  # 4 heads also learn it, a little later, sharing the job among more heads
     n_layer: int = 2
     position: str = "learned"
     batch_size: int = 32
