@@ -213,7 +213,11 @@ class GPT(EmbeddingLanguageModel):
 
 class AttentionLanguageModel(EmbeddingLanguageModel):
     """The lecture's steps between bigram and GPT: embeddings -> one attention layer
-    (one Head, or MultiHeadAttention) -> optional FeedForward -> logits. No residuals, no LayerNorm."""
+    (one Head, or MultiHeadAttention) -> optional FeedForward -> logits. No residuals, no LayerNorm.
+
+    Of GPTConfig's switches, `position` and (with n_head >= 2) `attention_scale` apply here too;
+    `residual`, `norm` and `feed_forward` are the GPT Block's (this model has its own feed_forward).
+    """
 
     supports_kv_cache = False
 
