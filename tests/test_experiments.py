@@ -117,10 +117,11 @@ def test_train_induction_records_as_it_goes():
     config = dataclasses.replace(ex.InductionConfig(), max_iters=4, record_every=2, eval_sequences=8, half=6)
     run = ex.train_induction(config)
     assert run.steps == [0, 2, 4]
-    assert run.series("induction").shape == (3, 4) and run.series("previous").shape == (3, 4)
+    nh = config.n_head
+    assert run.series("induction").shape == (3, nh) and run.series("previous").shape == (3, nh)
     assert abs(run.repeat_loss[0] - math.log(62)) < 0.3, "untrained: a guess among 62"
     assert all(block.ffwd is None for block in run.model.blocks), "attention only"
-    assert 0 <= run.induction_head() < 4 and 0 <= run.previous_head() < 4
+    assert 0 <= run.induction_head() < nh and 0 <= run.previous_head() < nh
     changes = ex.phase_change(run)
     assert set(changes) == {
         "loss on the copy, halfway down",
