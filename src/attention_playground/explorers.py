@@ -137,7 +137,7 @@ class AttentionExplorer:
         self.knock_out = widgets.ToggleButton(False, description="knock out this head", icon="ban")
         self.message = widgets.HTML()  # why a typed prompt could not be read, or ""
         self.next_title = widgets.HTML()
-        self.next_image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.next_image = widgets.Image(format="png", layout=widgets.Layout(max_width="min(100%, 640px)"))
 
     def _make_layout(self) -> None:
         """The sliders above two tabs ("one head", "all heads"), each a title line over an image."""
