@@ -503,7 +503,7 @@ def print_val_by_step(runs: dict[str, RunResult], ratio: float | None, out: Call
     rows += [[str(s), *(by_step[s].get(name, "") for name in runs)] for s in sorted(by_step)]
     _table(rows, out)
     reference, cpu = runs["reference"], runs["cpu preset"]
-    if ratio is None:
+    if ratio is None or cpu.reached is None:
         out(f"cpu preset did not reach val <= {TARGET_VAL_LOSS} in the steps run")
         return
     label = "its time to reach it" if reference.reached else "its full run (it did not reach it)"

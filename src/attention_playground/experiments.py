@@ -177,7 +177,7 @@ class HeadRecorder(Callback):
         self.labels: list[str] = []
 
     def _record(self, trainer: Trainer, step: int, val_loss: float) -> None:
-        prompt = prompt_attention(trainer.model, self.tokenizer, self.text)
+        prompt = prompt_attention(trainer.model, self.tokenizer, self.text)  # type: ignore[arg-type]  # a GPT
         self.labels = prompt.labels
         patterns = head_patterns(prompt.weights, prompt.labels)
         self.snapshots.append(HeadSnapshot(step, prompt.weights, patterns, val_loss))

@@ -9,6 +9,7 @@ HeadsFormingExplorer puts a training-step slider on the snapshots a HeadRecorder
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -16,8 +17,16 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .ablation import knock_out, next_token_probs
-from .analysis import HeadSnapshot, HeadView, PromptAttention, head_view, prompt_attention
+from .analysis import (
+    HeadSnapshot,
+    HeadView,
+    PromptAttention,
+    cross_prompt_attention,
+    head_view,
+    prompt_attention,
+)
 from .errors import PlaygroundError
+from .model import LanguageModel
 from .plots import (
     figure_png,
     plot_head_view,
@@ -32,6 +41,8 @@ from .training import History
 
 if TYPE_CHECKING:
     import ipywidgets
+
+    from .encoder import EncoderDecoder
 
 
 def softmax_explorer(scores: torch.Tensor, max_scale: float = 16.0) -> ipywidgets.interactive:
@@ -81,7 +92,11 @@ class AttentionExplorer:
         tokenizer: Tokenizer | None = None,
         text: str | None = None,
     ):
-        head_view(prompt.scores, prompt.labels, layer, head, query, temperature)  # a clear error, not a clamp
+        # a clear error, not a clamp
+        head_view(
+            prompt.scores, prompt.labels, layer, head, query, temperature,
+            key_labels=prompt.key_labels, causal=prompt.causal,
+        )  # fmt: skip
         if (model is None) != (tokenizer is None):
             raise ValueError("pass both model and tokenizer (to rerun the model), or neither")
         self.prompt = prompt
@@ -199,6 +214,7 @@ class AttentionExplorer:
         if self.knock_out.value:
             with knock_out(self.model, [(self.layer.value, self.head.value)]):
                 self.next_token_knocked_out = next_token_probs(self.model, ids, query)
+                assert self.tokenizer is not None  # set with the model
                 self.prompt = prompt_attention(self.model, self.tokenizer, self.tokenizer.decode(ids))  # type: ignore[arg-type]
 
     def _draw_next_token(self, top: int = 8) -> None:
@@ -225,7 +241,7 @@ class AttentionExplorer:
             self._rerun_model()
         self.view = head_view(
             self.prompt.scores, self.prompt.labels, self.layer.value, self.head.value, self.query.value,
-            self.temperature.value,
+            self.temperature.value, key_labels=self.prompt.key_labels, causal=self.prompt.causal,
         )  # fmt: skip
         self.figure = plot_head_view(self.view, title=False)  # the title is the HTML line above it
         self.image.value = figure_png(self.figure, self.dpi)
@@ -260,7 +276,7 @@ class AttentionExplorer:
 
 
 def attention_explorer(
-    model: nn.Module,
+    model: LanguageModel,
     tokenizer: Tokenizer,
     text: str,
     layer: int = 0,
@@ -320,3 +336,20 @@ class HeadsFormingExplorer:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def cross_attention_explorer(
+    model: EncoderDecoder,
+    tokenizer: Tokenizer,
+    source: str,
+    target: str,
+    query_labels: Sequence[str] | None = None,
+    layer: int = 0,
+    head: int = 0,
+    query: int | None = None,
+    temperature: float = 1.0,
+) -> AttentionExplorer:
+    """Explore an encoder-decoder's cross-attention: rows are the target's tokens (as the decoder
+    reads them, or `query_labels`), columns the source's; no mask. See cross_prompt_attention."""
+    prompt = cross_prompt_attention(model, tokenizer, source, target, query_labels)
+    return AttentionExplorer(prompt, layer, head, query, temperature)

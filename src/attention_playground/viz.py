@@ -9,13 +9,20 @@ from .analysis import (
     HeadSnapshot,
     HeadView,
     PromptAttention,
+    cross_prompt_attention,
     head_patterns,
     head_view,
     induction_scores,
     prompt_attention,
     uniform_attention,
 )
-from .explorers import AttentionExplorer, HeadsFormingExplorer, attention_explorer, softmax_explorer
+from .explorers import (
+    AttentionExplorer,
+    HeadsFormingExplorer,
+    attention_explorer,
+    cross_attention_explorer,
+    softmax_explorer,
+)
 from .plots import (
     MASKED_COLOR,
     draw_attention,
@@ -23,6 +30,7 @@ from .plots import (
     draw_query_bars,
     draw_step_marker,
     figure_png,
+    plot_alignment,
     plot_attention,
     plot_head_scores,
     plot_head_view,
@@ -47,6 +55,8 @@ __all__ = [
     "HeadsFormingExplorer",
     "PromptAttention",
     "attention_explorer",
+    "cross_attention_explorer",
+    "cross_prompt_attention",
     "draw_attention",
     "draw_heads_forming",
     "draw_query_bars",
@@ -55,6 +65,7 @@ __all__ = [
     "head_patterns",
     "head_view",
     "induction_scores",
+    "plot_alignment",
     "plot_attention",
     "plot_head_scores",
     "plot_head_view",

@@ -1,0 +1,177 @@
+"""Run notebooks top to bottom, as "Restart and Run All" does, time each run, and write the times down.
+
+    scripts/run_notebooks.sh [NB ...]          run them and save them in place, with outputs, as nbval
+                                               expects; write each one's run time into its opening cell,
+                                               and, when every notebook ran, into README.md's course table
+    scripts/run_notebooks.sh --check [NB ...]  run them and fail on any error; write nothing, only print
+                                               the times
+
+Default: every notebook in notebooks/. A run time is the wall time of one nbconvert execution (the
+kernel's start, every cell, the kernel's shutdown) with the thread count of OMP_NUM_THREADS (2, as
+CI). It goes between `<!-- runtime -->` and `<!-- /runtime -->` in the notebook's first cell, and in
+the README's row for that notebook between `<!-- course-map:start -->` and `<!-- course-map:end -->`,
+with the machine between `<!-- runtime-machine -->` and `<!-- /runtime-machine -->`. Nobody types
+these numbers: markdown cells are not compared by nbval, so rewriting them changes no test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+COURSE_MAP = re.compile(r"<!-- course-map:start -->\n.*?<!-- course-map:end -->", re.DOTALL)
+RUNNER = "`scripts/run_notebooks.sh`"
+
+
+def span(name: str) -> re.Pattern[str]:
+    """`<!-- name -->anything<!-- /name -->`, the text in between as group 2."""
+    return re.compile(rf"(<!-- {name} -->)(.*?)(<!-- /{name} -->)", re.DOTALL)
+
+
+RUNTIME = span("runtime")
+MACHINE = span("runtime-machine")
+
+
+def rewrite_span(text: str, pattern: re.Pattern[str], value: str, where: str) -> str:
+    """Replace what stands between the one pair of markers in `text` with `value`."""
+    found = len(pattern.findall(text))
+    if found != 1:
+        raise ValueError(
+            f"{where}: expected one {pattern.pattern.split('(.*?)')[0]}…<!-- /…--> pair, found {found}"
+        )
+    return pattern.sub(lambda m: m[1] + value + m[3], text)
+
+
+def format_seconds(seconds: float) -> str:
+    return f"~{max(1, round(seconds))} s"
+
+
+def cpu_name() -> str:
+    """The CPU's model name and its widest vector instructions (they change the 4th decimal)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    return f"{name}, {isa}" if isa else name
+
+
+def machine() -> str:
+    """Where the times were measured, such as '2 threads on AMD EPYC 7B13, AVX2, torch 2.13.0'."""
+    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
+    return f"{threads} threads on {cpu_name()}, torch {metadata.version('torch')}"
+
+
+def notebook_runtime(seconds: float, machine: str) -> str:
+    """The text the opening cell shows between its runtime markers."""
+    return f"{format_seconds(seconds)} for Restart & Run All, measured by {RUNNER} ({machine})"
+
+
+def rewrite_notebook_cell(source: str, seconds: float, machine: str, where: str) -> str:
+    return rewrite_span(source, RUNTIME, notebook_runtime(seconds, machine), where)
+
+
+def rewrite_course_table(readme: str, seconds: dict[str, float], machine: str, date: str) -> str:
+    """Write each notebook's time into its row of the README's course table, and the machine above it.
+
+    `seconds` maps a notebook's file name without .ipynb (such as "00_data_and_tokenizers") to its
+    run time; every notebook of the table must be in it, so that one table holds one machine's times.
+    """
+    blocks = COURSE_MAP.findall(readme)
+    if len(blocks) != 1:
+        raise ValueError(f"README.md: expected one course-map block, found {len(blocks)}")
+    lines = blocks[0].split("\n")
+    rows = {}
+    for i, line in enumerate(lines):
+        link = re.search(r"\]\(notebooks/([^)/]+)\.ipynb\)", line)
+        if link and line.startswith("|"):
+            rows[link[1]] = i
+    if set(rows) != set(seconds):
+        raise ValueError(f"README.md: the course table lists {sorted(rows)}, the run timed {sorted(seconds)}")
+    for name, i in rows.items():
+        lines[i] = rewrite_span(lines[i], RUNTIME, format_seconds(seconds[name]), f"README.md, row {name}")
+    block = rewrite_span("\n".join(lines), MACHINE, f"{machine}, {date}", "README.md, course map")
+    return readme.replace(blocks[0], block)
+
+
+def opening_cell(nb) -> dict:
+    cell = nb.cells[0]
+    if cell.cell_type != "markdown":
+        raise ValueError("the first cell must be the markdown cell that says what the notebook builds")
+    return cell
+
+
+def execute(path: Path):
+    """Run every cell in a fresh kernel, in the notebook's own folder; return (notebook, seconds)."""
+    import nbformat
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    nb = nbformat.read(path, as_version=4)
+    executor = ExecutePreprocessor(timeout=600, kernel_name="python3", record_timing=False)
+    start = time.perf_counter()
+    executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})  # starts and stops the kernel
+    seconds = time.perf_counter() - start
+    # nbclient 0.11 fails on interactive widgets unless it stores their state: it stored it, drop it,
+    # so saved notebooks carry no widget state (JupyterLab rebuilds widgets when the cell runs)
+    nb.metadata.pop("widgets", None)
+    return nb, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    import nbformat
+    from nbconvert.preprocessors import CellExecutionError
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="run only: write nothing, fail on any error")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
+    args = parser.parse_args(argv)
+    every = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or every
+    where = machine()
+    if not args.check:  # a missing marker fails now, not after minutes of running
+        for path in paths:
+            rewrite_notebook_cell(opening_cell(nbformat.read(path, as_version=4)).source, 0, where, path.name)
+    seconds, failed = {}, []
+    for path in paths:
+        try:
+            nb, seconds[path.stem] = execute(path)
+        except CellExecutionError as error:
+            failed.append(path.name)
+            print(f"{path.name}: FAILED\n{error}", file=sys.stderr, flush=True)
+            continue
+        if not args.check:
+            cell = opening_cell(nb)
+            cell.source = rewrite_notebook_cell(cell.source, seconds[path.stem], where, path.name)
+            nbformat.write(nb, path)
+        print(f"{path.name}: executed in {seconds[path.stem]:.1f} s", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"checked {len(paths)} notebook(s) with {where}; nothing written")
+    elif set(seconds) == {p.stem for p in every}:
+        date = datetime.date.today().isoformat()
+        README.write_text(rewrite_course_table(README.read_text(), seconds, where, date))
+        print(f"README.md: course table run times from this run ({where})")
+    else:
+        print("README.md not changed: its table holds one run of every notebook; run them all to update it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
