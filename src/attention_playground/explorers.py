@@ -285,11 +285,14 @@ def attention_explorer(
     temperature: float = 1.0,
 ) -> AttentionExplorer:
     """Explore what every head of `model` attends to in `text` (cropped to block_size, with a note);
-    type another prompt in its text box, or knock the chosen head out and watch the next token."""
+    type another prompt in its text box, or knock the chosen head out and watch the next token.
+    A model that predicts no next token (an encoder) gets the sliders alone."""
+    prompt = prompt_attention(model, tokenizer, text)
+    if not isinstance(model, LanguageModel):  # EncoderClassifier: no next token to knock out
+        return AttentionExplorer(prompt, layer, head, query, temperature)
     return AttentionExplorer(
-        prompt_attention(model, tokenizer, text), layer, head, query, temperature,
-        model=model, tokenizer=tokenizer, text=text,
-    )  # fmt: skip
+        prompt, layer, head, query, temperature, model=model, tokenizer=tokenizer, text=text
+    )
 
 
 class HeadsFormingExplorer:
