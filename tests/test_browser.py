@@ -2,9 +2,11 @@
 
 Runs a copy of notebooks/07_attention_explorer.ipynb in a temporary folder (autosave never touches
 the real one), moves the explorer's head and query sliders with the keyboard, and checks that the
-picture and its title follow. Screenshots go to test-artifacts/ (gitignored). With
-ATTENTION_PLAYGROUND_UPDATE_IMAGES=1 the explorer's screenshot also replaces images/explorer.png.
-It skips without Chromium or playwright, unless ATTENTION_PLAYGROUND_REQUIRE_BROWSER=1 (CI) says fail.
+picture and its title follow; then types a prompt of its own and knocks the chosen head out, and
+checks that the model reran (the next-token bars and their title). Screenshots go to
+test-artifacts/ (gitignored). With ATTENTION_PLAYGROUND_UPDATE_IMAGES=1 the explorer's screenshot
+also replaces images/explorer.png. It skips without Chromium or playwright, unless
+ATTENTION_PLAYGROUND_REQUIRE_BROWSER=1 (CI) says fail.
 
     pytest -m browser tests/test_browser.py   # about a minute on 2 CPU cores (the notebook trains)
 """
@@ -66,6 +68,8 @@ ALL_RAN_JS = (
 )
 NONE_RAN_JS = f"() => {{ const st = ({NOTEBOOK_STATE_JS})(); return st !== null && st.executed === 0; }}"
 TITLE_HAS_JS = "want => document.querySelector('.ap-explorer-title').innerText.includes(want)"
+NEXT_TITLE_HAS_JS = "want => document.querySelector('.ap-explorer-next-title').innerText.includes(want)"
+TYPED_PROMPT = "O Romeo, Romeo! wherefore art thou Romeo?"  # 41 characters: the query goes to position 40
 
 
 class Lab(NamedTuple):
@@ -279,6 +283,36 @@ def test_explorer_sliders_redraw_in_jupyterlab(lab: Lab):
             heads_title = page.locator(".ap-explorer-heads-title").first.inner_text()
             assert f"head {new_head} framed" in heads_title and f"(position {new_query})" in heads_title
             explorer.screenshot(path=str(ARTIFACTS / "explorer-4-all-heads.png"))
+            page.locator(".ap-explorer .lm-TabBar-tab", has_text="one head").first.click()
+
+            # the text box: a prompt of one's own, sent with Enter (the box does not update per key)
+            box = page.locator(".ap-explorer-text input").first
+            box.fill(TYPED_PROMPT)
+            box.press("Enter")
+            last = len(TYPED_PROMPT) - 1
+            wait_for(
+                page, TITLE_HAS_JS, UPDATE_SECONDS, f"the title to show the typed prompt's end ({last})",
+                arg=f"(position {last})", lab=lab,
+            )  # fmt: skip
+            wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
+            assert slider_value(page, "query") == last
+            next_title = page.locator(".ap-explorer-next-title").first
+            assert (
+                f"(position {last})" in next_title.inner_text()
+                and "knocked out" not in next_title.inner_text()
+            )
+            next_image = page.locator("img.ap-explorer-next-image").first
+            before_knock_out = next_image.screenshot()
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-5-typed-prompt.png"))
+
+            # the toggle: knock the chosen head out, rerun the model, compare the next token
+            page.locator("button.ap-explorer-knock-out").first.click()
+            wanted = f"layer {slider_value(page, 'layer')} head {new_head} knocked out"
+            wait_for(page, NEXT_TITLE_HAS_JS, UPDATE_SECONDS, f"the next-token title to say {wanted!r}",
+                     arg=wanted, lab=lab)  # fmt: skip
+            wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
+            assert next_image.screenshot() != before_knock_out, "the bars did not change with the head out"
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-6-knocked-out.png"))
         finally:
             browser.close()
     done = time.perf_counter()

@@ -189,6 +189,97 @@ def test_explorer_displays_as_its_widget(char_tokenizer):
     assert classes == {"ap-explorer-head", "ap-explorer-query"}
 
 
+def test_knock_out_toggle_reruns_the_model_without_the_head(char_tokenizer):
+    from attention_playground.ablation import knock_out, next_token_probs
+
+    model = make_model("gpt")
+    explorer = attention_explorer(model, char_tokenizer, PROMPT, layer=0, head=1, query=10)
+    ids = char_tokenizer.encode(PROMPT)
+    torch.testing.assert_close(explorer.next_token, next_token_probs(model, ids, 10))
+    assert explorer.next_token_knocked_out is None and "knocked out" not in explorer.next_title.value
+    intact = explorer.prompt.weights
+
+    explorer.knock_out.value = True
+    with knock_out(model, [(0, 1)]):
+        expected = next_token_probs(model, ids, 10)
+        expected_maps = prompt_attention(model, char_tokenizer, PROMPT).weights
+    torch.testing.assert_close(explorer.next_token_knocked_out, expected)
+    assert not torch.allclose(explorer.next_token_knocked_out, explorer.next_token)
+    assert "layer 0 head 1 knocked out" in explorer.next_title.value
+    assert [t.get_text() for t in explorer.next_token_figure.axes[0].get_legend().get_texts()] == [
+        "every head",
+        "layer 0 head 1 knocked out",
+    ]
+    # layer 0's maps are what it reads, untouched; later layers read what the head no longer passes on
+    torch.testing.assert_close(explorer.prompt.weights, expected_maps)
+    torch.testing.assert_close(explorer.prompt.weights[0], intact[0])
+    assert not torch.allclose(explorer.prompt.weights[1:], intact[1:])
+    assert all(layer.attn.ablation is None for layer in model.blocks), "the model is restored after"
+
+    explorer.head.value = 0  # the toggle follows the chosen head
+    assert "layer 0 head 0 knocked out" in explorer.next_title.value
+    explorer.knock_out.value = False
+    assert explorer.next_token_knocked_out is None
+    torch.testing.assert_close(explorer.prompt.weights, intact)
+
+
+def test_typing_a_prompt_reruns_the_model_on_it(char_tokenizer):
+    model = make_model("gpt")
+    explorer = attention_explorer(model, char_tokenizer, PROMPT)
+    assert explorer.text.value == PROMPT
+    explorer.query.value = 3
+    explorer.text.value = "JULIET:\nO Romeo"
+    assert explorer.view.labels == [visible(ch) for ch in "JULIET:\nO Romeo"]
+    assert explorer.query.max == explorer.query.value == 14, "a new prompt is read from its last token"
+    maps = models_maps(model, char_tokenizer, "JULIET:\nO Romeo")
+    explorer.layer.value, explorer.head.value = 2, 1
+    torch.testing.assert_close(explorer.view.weights, maps.weights[2, 0, 1])
+    assert "(position 14)" in explorer.next_title.value and explorer.message.value == ""
+
+    explorer.text.value = "naïve"  # no ï in Tiny Shakespeare: said, and the last prompt stays
+    assert "Cannot read this prompt" in explorer.message.value and "U+00EF" in explorer.message.value
+    assert len(explorer.view.labels) == 15
+    explorer.text.value = ""
+    assert "empty" in explorer.message.value
+    explorer.text.value = "x" * 40  # longer than block_size=32: cropped, with a note
+    assert "block_size=32" in explorer.message.value and explorer.query.max == 31
+
+
+def test_an_explorer_of_maps_alone_has_no_model_controls(char_tokenizer):
+    explorer = AttentionExplorer(prompt_attention(make_model("gpt"), char_tokenizer, PROMPT))
+    assert explorer.model is None and not hasattr(explorer, "knock_out")
+    with pytest.raises(ValueError, match="both model and tokenizer"):
+        AttentionExplorer(
+            prompt_attention(make_model("gpt"), char_tokenizer, PROMPT), model=make_model("gpt")
+        )
+
+
+def test_heads_forming_slider_shows_each_snapshot(char_tokenizer):
+    from attention_playground.analysis import HeadSnapshot, head_patterns
+    from attention_playground.training import History
+    from attention_playground.viz import HeadsFormingExplorer
+
+    prompt = prompt_attention(make_model("gpt"), char_tokenizer, PROMPT)
+    snapshots = [
+        HeadSnapshot(step, prompt.weights * scale, head_patterns(prompt.weights * scale, prompt.labels), loss)
+        for step, scale, loss in ((0, 1.0, float("nan")), (50, 0.5, 3.0), (100, 0.25, 2.5))
+    ]
+    history = History(
+        step_losses=[4.0 - i / 50 for i in range(100)], eval_steps=[49, 99], val_loss=[3.0, 2.5]
+    )
+    explorer = HeadsFormingExplorer(snapshots, history, prompt.labels)
+    assert (
+        explorer.snapshot.step == 100
+        and "after 100 steps, val loss 2.50" in explorer.figure._suptitle.get_text()
+    )
+    explorer.step.value = 1
+    assert explorer.snapshot.step == 50
+    assert "after 50 steps" in explorer.figure._suptitle.get_text()
+    line = explorer.figure.axes[-1].lines[-1]  # the step marker on the loss curve
+    assert list(line.get_xdata()) == [50, 50]
+    assert explorer.figure.axes[0].get_title().startswith("L0 H0: previous")
+
+
 # --- beyond the decoder: an encoder's attention (no mask) and cross-attention (Tq != Tk) --------------
 
 

@@ -221,3 +221,22 @@ def head_patterns(weights: torch.Tensor, labels: Sequence[str]) -> HeadPatterns:
 def uniform_attention(T: int) -> torch.Tensor:
     """(T, T) weights of a head that averages its past evenly: the baseline for head_patterns."""
     return masked_softmax(torch.zeros(T, T))
+
+
+def induction_scores(weights: torch.Tensor, half: int) -> torch.Tensor:
+    """(..., nh, T, T) weights over `half` tokens repeated -> (..., nh): the mean weight from each token
+    of the repeat to the token after its earlier occurrence (what an induction head reads)."""
+    T = weights.size(-1)
+    if not 2 <= half <= T - 1:
+        raise ValueError(f"half={half} needs a sequence of at least half + 2 tokens; got T={T}")
+    earlier = weights.detach().float().diagonal(offset=-(half - 1), dim1=-2, dim2=-1)  # w[t, t - half + 1]
+    return earlier[..., 1:].mean(-1)  # queries half..T-1: the repeated tokens
+
+
+class HeadSnapshot(NamedTuple):
+    """A fixed prompt's attention at one point of training, and each head's measured job."""
+
+    step: int  # steps trained so far (0: at initialisation)
+    weights: torch.Tensor  # (L, nh, T, T)
+    patterns: HeadPatterns
+    val_loss: float  # nan at step 0, before any evaluation

@@ -23,6 +23,7 @@ from torch import nn
 
 from .config import GPTConfig
 from .errors import AttentionError
+from .positions import rotate_by_position
 
 if TYPE_CHECKING:
     from .sampling import KVCache
@@ -56,9 +57,13 @@ def masked_softmax(
     return F.softmax(scores / temperature, dim=-1)
 
 
-def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """How much each query matches each key, scaled by 1/sqrt(hs) so the variance stays near 1."""
-    return q @ k.transpose(-2, -1) * k.size(-1) ** -0.5  # (..., T, hs) @ (..., hs, T) -> (..., T, T)
+def attention_scores(q: torch.Tensor, k: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """How much each query matches each key, scaled by 1/sqrt(hs) so the variance stays near 1.
+
+    `scale` replaces 1/sqrt(hs) (1.0: the raw dot products, GPTConfig.attention_scale=False).
+    """
+    scale = k.size(-1) ** -0.5 if scale is None else scale
+    return q @ k.transpose(-2, -1) * scale  # (..., T, hs) @ (..., hs, T) -> (..., T, T)
 
 
 class AttentionMaps(NamedTuple):
@@ -101,34 +106,56 @@ def allowed_keys(mask: Mask, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor |
 
 
 def attend(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: Mask = "causal", dropout: float = 0.0
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    mask: Mask = "causal",
+    dropout: float = 0.0,
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Attention of q (..., Tq, hs) over k, v (..., Tk, hs) -> (..., Tq, hs).
 
     PyTorch's fused scaled_dot_product_attention: what attend_with_maps computes, faster. With the
     causal mask, the queries are the last Tq positions. `dropout` drops attention weights, as the
-    lecture's Head does after its softmax.
+    lecture's Head does after its softmax; `scale` replaces 1/sqrt(hs).
     """
     if not (isinstance(mask, str) and mask == "causal"):  # the encoder, cross-attention, padding
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed_keys(mask, q, k), dropout_p=dropout)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed_keys(mask, q, k), dropout_p=dropout, scale=scale
+        )
     Tq, Tk = q.size(-2), k.size(-2)
     if Tq == Tk:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scale)
     if Tq == 1:  # one new token reads every cached key: nothing to mask
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
     mask = causal_mask(Tk, q.device)[-Tq:]  # new tokens after a cache: the last Tq rows of the mask
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale)
 
 
 def attend_with_maps(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: Mask = "causal"
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: Mask = "causal", scale: float | None = None
 ) -> tuple[torch.Tensor, AttentionMaps]:
     """The teaching path of attend, step by step, and the maps it computed on the way (no dropout)."""
-    scores = attention_scores(q, k)  # (..., Tq, Tk)
+    scores = attention_scores(q, k, scale)  # (..., Tq, Tk)
     allowed = allowed_keys(mask, q, k)
     # causal: rows sum to 1, zero above the diagonal; none: a plain softmax; padding: zero on padding
     weights = F.softmax(scores, dim=-1) if allowed is None else masked_softmax(scores, allowed)
     return weights @ v, AttentionMaps(scores, weights)  # (..., Tq, hs)
+
+
+class HeadAblation(NamedTuple):
+    """Heads of one layer whose output is replaced before the projection (ablation.knock_out sets it)."""
+
+    heads: tuple[int, ...]  # which heads of the layer
+    mode: str  # "zero": output 0; "mean": its mean over the batch and positions
+
+    def apply(self, y: torch.Tensor) -> torch.Tensor:
+        """Every head's output y (B, nh, T, hs), with the knocked-out heads' replaced."""
+        y = y.clone()
+        for h in self.heads:
+            y[:, h] = 0.0 if self.mode == "zero" else y[:, h].mean(dim=(0, 1), keepdim=True)  # (B, T, hs)
+        return y
 
 
 class Head(nn.Module):
@@ -183,11 +210,17 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.scale = None if config.attention_scale else 1.0  # None: attend's own 1/sqrt(hs)
+        self.rotary = config.position == "rope"  # RoPE: q and k turned by their positions
+        self.ablation: HeadAblation | None = None  # heads knocked out (ablation.knock_out), or none
 
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values of every head, each (B, nh, T, hs)."""
+    def _qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of every head, each (B, nh, T, hs), for positions start.."""
         q, k, v = self.qkv(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
-        return split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+        q, k, v = split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+        if self.rotary:  # before the cache stores k: a cached key keeps the turn of its own position
+            q, k = rotate_by_position(q, start), rotate_by_position(k, start)
+        return q, k, v
 
     def _mask(self, key_padding_mask: torch.Tensor | None) -> Mask:
         if key_padding_mask is None:
@@ -200,6 +233,8 @@ class MultiHeadAttention(nn.Module):
         return key_padding_mask
 
     def _project(self, y: torch.Tensor) -> torch.Tensor:
+        if self.ablation is not None:
+            y = self.ablation.apply(y)  # (B, nh, T, hs), some heads replaced
         y = merge_heads(y)  # concatenate the heads: (B, T, C)
         return self.resid_dropout(self.proj(y))  # dropout after the projection, as the lecture's
 
@@ -214,17 +249,17 @@ class MultiHeadAttention(nn.Module):
 
         `key_padding_mask` (B, T), True for real tokens, is for the encoder's (causal=False) padding.
         """
-        q, k, v = self._qkv(x)
+        q, k, v = self._qkv(x, kv_cache.length if kv_cache is not None else 0)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, T_past + T, hs)
-        mask = self._mask(key_padding_mask)
-        return self._project(attend(q, k, v, mask=mask, dropout=self.dropout if self.training else 0.0))
+        mask, dropout = self._mask(key_padding_mask), self.dropout if self.training else 0.0
+        return self._project(attend(q, k, v, mask=mask, dropout=dropout, scale=self.scale))
 
     def forward_with_maps(
         self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, AttentionMaps]:
         """forward's output by the teaching path, and every head's maps (B, nh, T, T)."""
-        y, maps = attend_with_maps(*self._qkv(x), mask=self._mask(key_padding_mask))
+        y, maps = attend_with_maps(*self._qkv(x), mask=self._mask(key_padding_mask), scale=self.scale)
         return self._project(y), maps
 
     @classmethod

@@ -12,6 +12,8 @@ from .errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 ACTIVATIONS = ("relu", "gelu")
+POSITIONS = ("learned", "sinusoidal", "rope", "none")  # how a token knows where it stands
+NORMS = ("pre", "post", "none")  # where a Block's LayerNorms sit, if anywhere
 SCHEDULES = ("cosine", "constant")
 
 
@@ -34,6 +36,12 @@ class GPTConfig:
     qkv_bias: bool = False  # biases in the query/key/value projection (the lecture's have none)
     embedding_dropout: bool = True  # dropout on token + position embeddings (the lecture has none)
     activation: str = "relu"  # in the feed-forward layer: the lecture's ReLU, or GPT-2's "gelu"
+    # Switches that take a part away or swap it (notebook 08); the defaults are the lecture's model.
+    position: str = "learned"  # learned table | "sinusoidal" (2017 paper) | "rope" (rotate q, k) | "none"
+    attention_scale: bool = True  # divide q.k by sqrt(head_size); False: raw dot products
+    residual: bool = True  # add each sublayer's output to its input; False: replace the input
+    norm: str = "pre"  # LayerNorm before each sublayer | "post" (after the residual add) | "none"
+    feed_forward: bool = True  # False: an attention-only Block (no FeedForward, no ln2)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
@@ -53,6 +61,23 @@ class GPTConfig:
         _require(
             self.activation in ACTIVATIONS,
             f"activation={self.activation!r} must be one of {', '.join(ACTIVATIONS)}",
+        )
+        _require(
+            self.position in POSITIONS, f"position={self.position!r} must be one of {', '.join(POSITIONS)}"
+        )
+        _require(self.norm in NORMS, f"norm={self.norm!r} must be one of {', '.join(NORMS)}")
+        for name in ("attention_scale", "residual", "feed_forward"):
+            _require(
+                isinstance(getattr(self, name), bool), f"{name}={getattr(self, name)!r} must be True or False"
+            )
+        _require(
+            self.position != "sinusoidal" or self.n_embd % 2 == 0,
+            f"position='sinusoidal' pairs channels into sines and cosines: n_embd={self.n_embd} must be even",
+        )
+        _require(
+            self.position != "rope" or self.head_size % 2 == 0,
+            f"position='rope' rotates pairs of channels: head_size={self.head_size} "
+            f"(n_embd / n_head) must be even",
         )
 
     @property

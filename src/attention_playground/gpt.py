@@ -3,12 +3,16 @@ to make it deep. Also the lecture's in-between models, one attention layer and n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from .attention import AttentionMaps, Head, MultiHeadAttention
 from .config import GPTConfig
+from .errors import ConfigError
 from .model import LanguageModel
+from .positions import sinusoidal_positions
 from .sampling import KVCache
 
 # Dropout sits where the lecture's gpt.py puts it: on the attention weights (attend's dropout), after
@@ -34,25 +38,54 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
+def layer_norm(config: GPTConfig) -> nn.Module:
+    """A LayerNorm over the channels, or nothing at all where config.norm is "none"."""
+    return nn.Identity() if config.norm == "none" else nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
 class Block(nn.Module):
-    """Communication then computation, each added to a residual stream (pre-LayerNorm)."""
+    """Communication then computation, each added to a residual stream (pre-LayerNorm).
+
+    GPTConfig's switches take parts away (notebook 08): norm="post" normalises after the addition,
+    as the 2017 paper; norm="none" has no LayerNorm; residual=False replaces x instead of adding to
+    it; feed_forward=False leaves attention alone.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln1 = layer_norm(config)
         self.attn = MultiHeadAttention(config)
-        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.ffwd = FeedForward(config)
+        self.ln2 = layer_norm(config) if config.feed_forward else nn.Identity()  # unused without ffwd
+        self.ffwd = FeedForward(config) if config.feed_forward else None
+        self.residual, self.post_norm = config.residual, config.norm == "post"
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), kv_cache, layer)  # (B, T, C): the residual stream carries x past
-        return x + self.ffwd(self.ln2(x))
+        x = self._add(x, lambda h: self.attn(h, kv_cache, layer), self.ln1)  # (B, T, C): communicate
+        if self.ffwd is not None:
+            x = self._add(x, self.ffwd, self.ln2)  # compute
+        return x
+
+    def _add(self, x: torch.Tensor, sublayer: Callable, norm: nn.Module) -> torch.Tensor:
+        """x + sublayer(norm(x)): the residual stream carries x past (pre-norm), or the switched versions."""
+        if self.post_norm:  # the 2017 paper: LayerNorm(x + sublayer(x))
+            y = sublayer(x)
+            return norm(x + y if self.residual else y)
+        y = sublayer(norm(x))
+        return x + y if self.residual else y
 
     def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
         """forward's output with the attention's teaching path, and its maps (B, nh, T, T)."""
-        a, maps = self.attn.forward_with_maps(self.ln1(x))
-        x = x + a
-        return x + self.ffwd(self.ln2(x)), maps
+        kept: list[AttentionMaps] = []
+
+        def attend_and_keep(h: torch.Tensor) -> torch.Tensor:
+            y, maps = self.attn.forward_with_maps(h)
+            kept.append(maps)
+            return y
+
+        x = self._add(x, attend_and_keep, self.ln1)
+        if self.ffwd is not None:
+            x = self._add(x, self.ffwd, self.ln2)
+        return x, kept[0]
 
 
 def init_weights(module: nn.Module) -> None:
@@ -76,31 +109,53 @@ class EmbeddingLanguageModel(LanguageModel):
     """The start every attention model shares: each token's embedding plus its position's embedding."""
 
     has_attention = True
+    sinusoidal_table: torch.Tensor  # (block_size, C), where config.position is "sinusoidal"
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)  # what each token is
-        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)  # where it stands
+        self.position_embedding: nn.Embedding | None = None  # where it stands: a learned table, or
+        if config.position == "learned":  # (rope: q and k are turned in attention; none: nowhere)
+            self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
+        if config.position == "sinusoidal":  # a buffer, not a parameter: never trained, not saved
+            table = sinusoidal_positions(config.block_size, config.n_embd)
+            self.register_buffer("sinusoidal_table", table, persistent=False)
         self.vocab_size: int = config.vocab_size
         self.block_size: int = config.block_size
 
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Tokens idx (B, T) at positions start..start+T-1 -> their embeddings (B, T, C)."""
         T = idx.size(1)
-        if start + T > self.config.block_size:
-            raise ValueError(
-                f"a sequence of {start + T} tokens is longer than block_size="
-                f"{self.config.block_size}: crop the context to the last block_size tokens"
-            )
-        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
-        return self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
+        if self.position_embedding is not None:  # learned: one row per position up to block_size
+            if start + T > self.config.block_size:
+                raise ValueError(
+                    f"a sequence of {start + T} tokens is longer than block_size="
+                    f"{self.config.block_size}: crop the context to the last block_size tokens"
+                )
+            positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+            return self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
+        if self.config.position == "sinusoidal":
+            # the paper scales token embeddings by sqrt(C) (its section 3.4): without it, the fixed
+            # sines (size ~0.7) drown tokens initialised at size 0.02
+            tokens = self.token_embedding(idx) * self.config.n_embd**0.5  # (B, T, C)
+            return tokens + self._sinusoids(start, T)
+        return self.token_embedding(idx)  # rope or none: no position added here
+
+    def _sinusoids(self, start: int, T: int) -> torch.Tensor:
+        """(T, C) rows of the sinusoidal table; past block_size, the same formula computed afresh."""
+        table = self.sinusoidal_table
+        if start + T <= table.size(0):
+            return table[start : start + T]
+        return sinusoidal_positions(T, self.config.n_embd, start).to(table)
 
     def num_params(self, embeddings: bool = True) -> int:
         """All parameters, or (embeddings=False) those outside the token and position tables."""
         n = super().num_params()
         if not embeddings:
-            n -= self.token_embedding.weight.numel() + self.position_embedding.weight.numel()
+            n -= self.token_embedding.weight.numel()
+            if self.position_embedding is not None:
+                n -= self.position_embedding.weight.numel()
         return n
 
 
@@ -114,7 +169,8 @@ class GPT(EmbeddingLanguageModel):
         # no parameters either way, so state dicts load whichever the config says
         self.drop = nn.Dropout(config.dropout) if config.embedding_dropout else nn.Identity()
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        # post-norm blocks end normalised already, and norm="none" has none
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias) if config.norm == "pre" else nn.Identity()
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
         self.apply(init_weights)
 
@@ -157,13 +213,22 @@ class GPT(EmbeddingLanguageModel):
 
 class AttentionLanguageModel(EmbeddingLanguageModel):
     """The lecture's steps between bigram and GPT: embeddings -> one attention layer
-    (one Head, or MultiHeadAttention) -> optional FeedForward -> logits. No residuals, no LayerNorm."""
+    (one Head, or MultiHeadAttention) -> optional FeedForward -> logits. No residuals, no LayerNorm.
+
+    Of GPTConfig's switches, `position` and (with n_head >= 2) `attention_scale` apply here too;
+    `residual`, `norm` and `feed_forward` are the GPT Block's (this model has its own feed_forward).
+    """
 
     supports_kv_cache = False
 
     def __init__(self, config: GPTConfig, feed_forward: bool = False):
         super().__init__(config)  # self.config, self.token_embedding, self.position_embedding
         self.attention: Head | MultiHeadAttention
+        if config.n_head == 1 and (config.position == "rope" or not config.attention_scale):
+            raise ConfigError(
+                "the lecture's single Head always scales by 1/sqrt(hs) and has no RoPE: use n_head >= 2 "
+                "(MultiHeadAttention has both switches), or a GPT"
+            )
         if config.n_head == 1:
             self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.qkv_bias)
         else:

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from .analysis import HeadView, PromptAttention
+from .analysis import HeadSnapshot, HeadView, PromptAttention
 from .attention import masked_softmax
 from .training import History
 
@@ -395,3 +395,192 @@ def figure_png(fig: Figure, dpi: float = 96) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+# ---- notebook 08: ablations, knock-outs, heads forming, induction, sampling knobs ----------------
+
+
+def plot_head_scores(
+    values: torch.Tensor, title: str, label: str = "loss increase", fmt: str = "{:+.2f}"
+) -> Figure:
+    """One number per head, (L, nh), as a layer x head heatmap with the numbers written in."""
+    values = values.detach().float().cpu()
+    L, nh = values.shape
+    fig, ax = plt.subplots(figsize=(1.1 * nh + 2.2, 0.8 * L + 1.4), layout="constrained")
+    image = ax.imshow(values.numpy(), cmap="Reds", aspect="auto")
+    for layer in range(L):
+        for head in range(nh):
+            value = values[layer, head].item()
+            dark = value > values.min().item() + 0.6 * (values.max().item() - values.min().item())
+            ax.text(head, layer, fmt.format(value), ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")  # fmt: skip
+    ax.set_xticks(range(nh), [f"head {h}" for h in range(nh)])
+    ax.set_yticks(range(L), [f"layer {layer}" for layer in range(L)])
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax).set_label(label, fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def plot_next_token(
+    distributions: Mapping[str, torch.Tensor],
+    labels: Sequence[str] | Mapping[int, str],
+    top: int = 8,
+    title: str = "",
+) -> Figure:
+    """Bars of the likeliest next tokens under each distribution (V,), side by side: the first
+    distribution's `top` tokens, and any other's that are not among them. `labels[id]` names a token."""
+    names = list(distributions)
+    probs = [distributions[name].detach().float().cpu() for name in names]
+    tokens: list[int] = []
+    for p in probs:
+        tokens += [t for t in p.topk(min(top, p.numel())).indices.tolist() if t not in tokens]
+    tokens = sorted(tokens[: top + 4], key=lambda t: -probs[0][t].item())
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(tokens) + 1.5), 2.8), layout="constrained")
+    for i, (name, p) in enumerate(zip(names, probs, strict=True)):
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(tokens))]
+        ax.bar(xs, [p[t].item() for t in tokens], width=width, color=f"C{i}", label=name)
+    ax.set_xticks(range(len(tokens)), [labels[t] for t in tokens], fontsize=9)
+    ax.set_ylabel("probability", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    plt.close(fig)
+    return fig
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    """A trailing moving average: what the training loss does, without one batch's noise."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_training_curves(
+    histories: Mapping[str, History],
+    title: str = "loss",
+    window: int = 20,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Every run's training loss (a moving average over `window` steps) and val estimates, one colour each."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for i, (name, history) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        style = "-" if i < 10 else "--"
+        ax.plot(_smooth(history.step_losses, window), color=color, linestyle=style, linewidth=1.2, label=name)
+        steps = [s + 1 for s in history.eval_steps]
+        ax.plot(steps, history.val_loss, color=color, marker="o", linestyle="none", markersize=4)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.set_title(f"{title} (lines: training loss, {window}-step average; dots: val loss)", fontsize=10)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig
+
+
+def draw_step_marker(ax: Axes, history: History, step: int, window: int = 20) -> None:
+    """The run's loss curve on `ax`, a vertical line at `step` (steps trained)."""
+    ax.plot(_smooth(history.step_losses, window), color="C0", linewidth=1, label="training loss")
+    ax.plot([s + 1 for s in history.eval_steps], history.val_loss, "o", color="C1", markersize=3, label="val")
+    ax.axvline(step, color="C3", linewidth=1.5)
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("loss", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def draw_heads_forming(
+    fig: Figure, snapshot: HeadSnapshot, history: History, labels: Sequence[str], pattern: str = "previous"
+) -> None:
+    """On `fig`: every head's weights at one snapshot of training, each titled with its `pattern`
+    score, above the loss curve with the snapshot's step marked (one frame of the animation)."""
+    weights = snapshot.weights
+    L, nh = weights.shape[:2]
+    grid = fig.add_gridspec(L + 1, nh, height_ratios=[1.0] * L + [0.75])
+    scores = getattr(snapshot.patterns, pattern)
+    for layer in range(L):
+        for head in range(nh):
+            ax = fig.add_subplot(grid[layer, head])
+            draw_attention(
+                ax, weights[layer, head], None, f"L{layer} H{head}: {pattern} {scores[layer, head]:.2f}"
+            )
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            ax.title.set_fontsize(8)
+    draw_step_marker(fig.add_subplot(grid[L, :]), history, snapshot.step)
+    loss = "" if math.isnan(snapshot.val_loss) else f", val loss {snapshot.val_loss:.2f}"
+    text = "".join(labels).replace("⏎", " ").replace("␣", " ")
+    fig.suptitle(f"every head on '{_short(text, 36)}' after {snapshot.step} steps{loss}", fontsize=10)
+
+
+def plot_heads_forming(
+    snapshot: HeadSnapshot,
+    history: History,
+    labels: Sequence[str],
+    pattern: str = "previous",
+    size: float = 2.0,
+) -> Figure:
+    """draw_heads_forming on a figure of its own: the static twin of HeadsFormingExplorer."""
+    L, nh = snapshot.weights.shape[:2]
+    fig = plt.figure(figsize=(size * nh, size * (L + 0.75) + 0.4), layout="constrained")
+    draw_heads_forming(fig, snapshot, history, labels, pattern)
+    plt.close(fig)
+    return fig
+
+
+def plot_pattern_over_training(
+    snapshots: Sequence[HeadSnapshot], pattern: str, layer: int, baseline: float | None = None
+) -> Figure:
+    """Each head of `layer`: its `pattern` weight at every snapshot, against the step."""
+    steps = [s.step for s in snapshots]
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+    for head in range(snapshots[0].weights.size(1)):
+        values = [getattr(s.patterns, pattern)[layer, head].item() for s in snapshots]
+        ax.plot(steps, values, marker=".", label=f"layer {layer} head {head}")
+    if baseline is not None:
+        ax.axhline(baseline, color="0.5", linestyle=":", label="uniform attention")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"weight on {pattern}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig
+
+
+def plot_phase_change(
+    steps: Sequence[int],
+    losses: Mapping[str, Sequence[float]],
+    scores: Mapping[str, Sequence[float]],
+    marks: Mapping[str, int | None] | None = None,
+    title: str = "",
+) -> Figure:
+    """Losses (left axis) and attention scores (right axis) against the step, with vertical lines
+    at `marks` (e.g. where each crosses half its final value)."""
+    fig, (loss_ax, score_ax) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    for i, (name, values) in enumerate(losses.items()):
+        loss_ax.plot(steps, list(values), color=f"C{i}", label=name)
+    for i, (name, values) in enumerate(scores.items()):
+        score_ax.plot(steps, list(values), color=f"C{i + len(losses)}", label=name)
+    for i, (name, step) in enumerate((marks or {}).items()):
+        if step is not None:
+            for ax in (loss_ax, score_ax):
+                ax.axvline(step, color=f"C{i + 5}", linestyle=":", linewidth=1.2)
+            score_ax.text(step, 1.0, f" {name}: {step}", rotation=90, va="top", fontsize=7, color=f"C{i + 5}")
+    loss_ax.set_ylabel("loss (nats)")
+    score_ax.set_ylabel("attention weight")
+    score_ax.set_ylim(0, 1.05)
+    score_ax.set_xlabel("step")
+    for ax in (loss_ax, score_ax):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        loss_ax.set_title(title, fontsize=10)
+    plt.close(fig)
+    return fig

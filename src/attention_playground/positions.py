@@ -5,6 +5,8 @@
 Each pair of channels is a clock at its own speed, from one turn every 2π positions (i = 0) to one
 every 2π·10000 (i = C/2): no parameters, any length, and a fixed shift of position is a rotation of
 each pair, so "k positions before me" is the same linear map at every position.
+
+RoPE (rotate_by_position) turns queries and keys by their positions instead of adding a table.
 """
 
 from __future__ import annotations
@@ -44,3 +46,27 @@ class SinusoidalPositions(nn.Module):
                 f"positions up to {start + T} asked of a table of {self.table.size(0)}: make it longer"
             )
         return self.table[start : start + T]  # (T, C)
+
+
+def rotary_angles(
+    T: int, head_size: int, start: int = 0, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """(T, hs/2) angles of RoPE: position p turns channel pair i by p / 10000^(2i/hs) radians."""
+    if head_size % 2:
+        raise ValueError(f"rotary positions need an even head size, got hs={head_size}")
+    position = torch.arange(start, start + T, dtype=torch.float32, device=device)[:, None]  # (T, 1)
+    frequency = 10000.0 ** (-torch.arange(0, head_size, 2, dtype=torch.float32, device=device) / head_size)
+    return position * frequency  # (T, hs/2): fast turns in the first pairs, slow in the last
+
+
+def rotate_by_position(x: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """RoPE (Su et al., 2021): turn each channel pair (2i, 2i+1) of x (..., T, hs) by its position's angle.
+
+    Queries and keys turned this way give q_m·k_n that depends on m - n only: attention sees how far
+    apart two tokens are, not where they stand. A rotation keeps every vector's length.
+    """
+    angles = rotary_angles(x.size(-2), x.size(-1), start, x.device)  # (T, hs/2)
+    cos, sin = angles.cos(), angles.sin()
+    even, odd = x[..., 0::2].float(), x[..., 1::2].float()  # (..., T, hs/2) each: the pairs
+    turned = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)  # (..., T, hs/2, 2)
+    return turned.flatten(-2).to(x.dtype)  # (..., T, hs): pairs back in place

@@ -93,6 +93,20 @@ def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) 
         raise ConfigError(f"top_k={top_k!r} must be >= 1, or None for no limit")
 
 
+def sampling_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
+    """The distribution next_token draws from: softmax(logits / temperature) over the top_k tokens.
+
+    Logits (..., V) -> probabilities (..., V); temperature 0 puts everything on the likeliest token.
+    """
+    if temperature == 0:
+        return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[..., [-1]]  # (..., 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return F.softmax(logits, dim=-1)
+
+
 def _check_context(model: LanguageModel, idx: torch.Tensor) -> None:
     """idx is (B, T) token ids the model knows, with at least one token to continue."""
     if idx.dim() != 2 or idx.size(1) == 0:
@@ -117,11 +131,7 @@ def next_token(
     """One token per row from the last position's logits (B, V): greedy at temperature 0."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    logits = logits.float() / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = F.softmax(logits, dim=-1)  # (B, V)
+    probs = sampling_probs(logits, temperature, top_k)  # (B, V)
     if generator is not None and generator.device != probs.device:
         probs = probs.to(generator.device)  # sample where the generator lives: same seed, same text
     return torch.multinomial(probs, num_samples=1, generator=generator).to(logits.device)

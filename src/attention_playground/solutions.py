@@ -178,6 +178,7 @@ class Block(nn.Module):
 def gpt_forward(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     B, T = idx.shape
     tok_emb = model.token_embedding(idx)  # (B, T, C)
+    assert model.position_embedding is not None  # notebook 06's GPT learns its positions
     pos_emb = model.position_embedding(torch.arange(T, device=idx.device))  # (T, C)
     x = tok_emb + pos_emb  # (B, T, C)
     for block in model.blocks:

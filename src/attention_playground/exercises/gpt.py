@@ -230,6 +230,7 @@ def _tail(model: GPT, x: torch.Tensor, ln_f: bool = True) -> torch.Tensor:
 
 def _positions(model: GPT, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
     T = idx.size(1)
+    assert model.position_embedding is not None  # the exercises use learned positions
     return model.token_embedding(idx) + model.position_embedding(torch.arange(start, start + T))
 
 
@@ -245,6 +246,7 @@ def _only_at_block_size(model: GPT, fn: Callable) -> Callable:
 
 def gpt_mistakes(model: GPT, fn: Callable) -> list[Mistake]:
     emb, pos = model.token_embedding, model.position_embedding
+    assert pos is not None  # the exercises use learned positions
     all_rows = "your position embedding has block_size rows, not T: it works only when T == block_size"
     all_rows_hint = "a sequence may be shorter than block_size: look up torch.arange(T), with T = idx.size(1)"
     by_ids = "you looked up the position embedding with the token ids"
