@@ -44,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--preset",
-        default="cpu",
+        default=None,
         choices=list(PRESETS),
         help="model and training sizes: "
         + "; ".join(f"{p.name}: {p.about}" for p in PRESETS.values())
-        + " (default: cpu)",
+        + " (default: cpu, or budget with --minutes)",
+    )
+    train.add_argument(
+        "--minutes",
+        type=_number(float, 0, strict=True),
+        help="train for this many minutes of wall time, the schedule laid over them by the clock "
+        "(instead of the preset's steps)",
     )
     train.add_argument(
         "--data",
@@ -60,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokenizer",
         default="char",
         choices=TOKENIZERS,
-        help="char: one token per character; gpt2: tiktoken's GPT-2 BPE (default: char)",
+        help="char: one token per character; gpt2: tiktoken's GPT-2 BPE over the tokens the text uses; "
+        "gpt2-full: all 50,257 GPT-2 tokens (default: char)",
     )
     train.add_argument(
         "--out", default=None, help="folder for the checkpoint (default: runs/<preset>-<tokenizer>)"
@@ -118,15 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from .budget import train_for
     from .checkpoint import load_checkpoint
     from .config import get_preset
     from .data import load_text, split
     from .device import set_seed
     from .gpt import GPT
     from .sampling import sample_text
-    from .tokenizers import encode_corpus, get_tokenizer
+    from .tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
     from .training import checkpoint_file, train
 
+    if args.minutes is not None and (args.max_iters is not None or args.resume):
+        raise PlaygroundError(
+            "--minutes lays one schedule over the time it gives: it takes no --max-iters and no --resume "
+            "(continue a run with --resume and --max-iters instead)"
+        )
+    args.preset = args.preset or ("budget" if args.minutes is not None else "cpu")
     preset = get_preset(args.preset)
     overrides = {
         "max_iters": args.max_iters,
@@ -154,10 +168,10 @@ def _train(args: argparse.Namespace) -> None:
     if args.resume:
         checkpoint = load_checkpoint(path)
         tokenizer, model = checkpoint.tokenizer, checkpoint.model
-        if tokenizer.name != args.tokenizer:
+        if tokenizer_choice(tokenizer) != args.tokenizer:
             raise PlaygroundError(
-                f"{path} was trained with the {tokenizer.name} tokenizer, not {args.tokenizer}: "
-                f"pass --tokenizer {tokenizer.name}"
+                f"{path} was trained with the {tokenizer_choice(tokenizer)} tokenizer, not "
+                f"{args.tokenizer}: pass --tokenizer {tokenizer_choice(tokenizer)}"
             )
         print(f"resuming {path} from step {checkpoint.step} (val loss {checkpoint.val_loss:.4f})")
     else:
@@ -167,18 +181,25 @@ def _train(args: argparse.Namespace) -> None:
     splits = split(encode_corpus(text, tokenizer))
     print(
         f"{args.preset} preset: {model.num_params() / 1e6:.2f}M parameters, "
-        f"{tokenizer.name} tokenizer (vocab {tokenizer.vocab_size:,}), "
-        f"{len(splits.train):,} train / {len(splits.val):,} val tokens, {config.max_iters} steps"
+        f"{tokenizer_choice(tokenizer)} tokenizer (vocab {tokenizer.vocab_size:,}), "
+        f"{len(splits.train):,} train / {len(splits.val):,} val tokens, "
+        + (f"{args.minutes:g} minutes" if args.minutes is not None else f"{config.max_iters} steps")
     )
-    history = train(
-        model,
-        splits,
-        config,
-        tokenizer=tokenizer,
-        checkpoint_path=path,
-        resume=path if args.resume else None,
-        progress=not args.no_progress,
-    )
+    if args.minutes is not None:
+        history = train_for(
+            model, splits, config, args.minutes * 60, tokenizer=tokenizer, checkpoint_path=path,
+            progress=not args.no_progress,
+        )  # fmt: skip
+    else:
+        history = train(
+            model,
+            splits,
+            config,
+            tokenizer=tokenizer,
+            checkpoint_path=path,
+            resume=path if args.resume else None,
+            progress=not args.no_progress,
+        )
     for step, tr, va in zip(history.eval_steps, history.train_loss, history.val_loss, strict=True):
         print(f"step {step + 1:5d}: train loss {tr:.4f}, val loss {va:.4f}")
     per_char = ""
