@@ -6,9 +6,17 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .argparsing import OneLineParser
 from .errors import PlaygroundError
+
+if TYPE_CHECKING:  # for the type hints only: each command imports what it needs when it runs
+    from torch import nn
+
+    from .config import TrainConfig
+    from .data import Splits
+    from .training import History
 
 
 def _number(kind: type, minimum: float, strict: bool = False) -> Callable[[str], float]:
@@ -124,8 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> None:
+def _preset_name(args: argparse.Namespace) -> str:
+    """--preset, else `budget` with --minutes, else `cpu`; --minutes takes no --max-iters or --resume."""
+    if args.minutes is not None and (args.max_iters is not None or args.resume):
+        raise PlaygroundError(
+            "--minutes lays one schedule over the time it gives: it takes no --max-iters and no --resume "
+            "(continue a run with --resume and --max-iters instead)"
+        )
+    return args.preset or ("budget" if args.minutes is not None else "cpu")
+
+
+def _fit(
+    args: argparse.Namespace, model: nn.Module, splits: Splits, config: TrainConfig, **kwargs: Any
+) -> History:
+    """train() for the config's steps, or train_for() for --minutes of wall time."""
     from .budget import train_for
+    from .training import train
+
+    if args.minutes is not None:
+        return train_for(model, splits, config, args.minutes * 60, progress=not args.no_progress, **kwargs)
+    return train(model, splits, config, progress=not args.no_progress, **kwargs)
+
+
+def _train(args: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .config import get_preset
     from .data import load_text, split
@@ -133,14 +162,9 @@ def _train(args: argparse.Namespace) -> None:
     from .gpt import GPT
     from .sampling import sample_text
     from .tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
-    from .training import checkpoint_file, train
+    from .training import checkpoint_file
 
-    if args.minutes is not None and (args.max_iters is not None or args.resume):
-        raise PlaygroundError(
-            "--minutes lays one schedule over the time it gives: it takes no --max-iters and no --resume "
-            "(continue a run with --resume and --max-iters instead)"
-        )
-    args.preset = args.preset or ("budget" if args.minutes is not None else "cpu")
+    args.preset = _preset_name(args)
     preset = get_preset(args.preset)
     overrides = {
         "max_iters": args.max_iters,
@@ -185,21 +209,8 @@ def _train(args: argparse.Namespace) -> None:
         f"{len(splits.train):,} train / {len(splits.val):,} val tokens, "
         + (f"{args.minutes:g} minutes" if args.minutes is not None else f"{config.max_iters} steps")
     )
-    if args.minutes is not None:
-        history = train_for(
-            model, splits, config, args.minutes * 60, tokenizer=tokenizer, checkpoint_path=path,
-            progress=not args.no_progress,
-        )  # fmt: skip
-    else:
-        history = train(
-            model,
-            splits,
-            config,
-            tokenizer=tokenizer,
-            checkpoint_path=path,
-            resume=path if args.resume else None,
-            progress=not args.no_progress,
-        )
+    resume = {"resume": path} if args.resume else {}
+    history = _fit(args, model, splits, config, tokenizer=tokenizer, checkpoint_path=path, **resume)
     for step, tr, va in zip(history.eval_steps, history.train_loss, history.val_loss, strict=True):
         print(f"step {step + 1:5d}: train loss {tr:.4f}, val loss {va:.4f}")
     per_char = ""
