@@ -24,13 +24,14 @@ CONFIG = TrainConfig(
 
 
 class FakeClock:
-    """time.perf_counter that moves `tick` seconds each time it is read: a machine of known speed."""
+    """time.perf_counter that moves `tick` seconds each time it is read (after the `first` moves):
+    a machine of known speed."""
 
-    def __init__(self, tick: float):
-        self.now, self.tick = 0.0, tick
+    def __init__(self, tick: float, first: tuple[float, ...] = ()):
+        self.now, self.tick, self.first = 0.0, tick, list(first)
 
     def __call__(self) -> float:
-        self.now += self.tick
+        self.now += self.first.pop(0) if self.first else self.tick
         return self.now
 
 
@@ -59,9 +60,9 @@ def test_a_budget_must_be_positive(seconds):
         TimeBudget(10, eval_every=0)
 
 
-def run_on_clock(splits, config, budget, tick, monkeypatch):
+def run_on_clock(splits, config, budget, tick, monkeypatch, first=()):
     """A Trainer under `budget` on a machine where every step and every evaluation takes `tick` s."""
-    monkeypatch.setattr(time, "perf_counter", FakeClock(tick))  # the Trainer's clock
+    monkeypatch.setattr(time, "perf_counter", FakeClock(tick, first))  # the Trainer's clock
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2))
     trainer = Trainer(model, splits, config, callbacks=[budget])
@@ -101,6 +102,16 @@ def test_the_final_evaluation_is_kept_room_for(shakespeare_splits, monkeypatch):
     config = dataclasses.replace(budgeted(CONFIG), eval_iters=30)  # guessed at 2 x 30 / 3 steps = 2.5 s
     trainer, history = run_on_clock(shakespeare_splits, config, TimeBudget(3.0), 0.125, monkeypatch)
     assert trainer.step == 3 and history.eval_steps == [2], "0.375 s + a step + 2.5 s reach 3 s"
+
+
+def test_a_slow_first_step_does_not_end_the_run(shakespeare_splits, monkeypatch):
+    """The first step pays one-time costs; judged by it, 2 x 30 / 3 steps of evaluation would not fit."""
+    config = dataclasses.replace(budgeted(CONFIG), eval_iters=30)
+    first = (0.125, 1.0)  # run() starts the clock, then the first step takes 1 s
+    budget = TimeBudget(5.0, eval_every=10.0)  # no evaluation before the last
+    trainer, history = run_on_clock(shakespeare_splits, config, budget, 0.125, monkeypatch, first)
+    assert trainer.step == 12, "1 s + 11 steps of 0.125 s, then one more and a 2.5 s guess reach 5 s"
+    assert history.eval_steps == [11]
 
 
 def test_the_trainer_takes_a_callbacks_schedule_and_extra_evaluations(shakespeare_splits, small_config):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import statistics
+from collections import deque
 
 from torch import nn
 
@@ -60,7 +62,8 @@ class TimeBudget(Callback):
         self.finished = False  # the time is up (or the trainer reached max_iters)
         self._began: float | None = None  # trainer.history.seconds when the budget began
         self._last_eval = 0.0  # elapsed at the latest evaluation
-        self._step_seconds = 0.0  # how long the latest step took
+        self._steps: deque[float] = deque(maxlen=21)  # how long the latest steps took (not the first)
+        self._first_step = True
         self._eval_seconds: float | None = None  # how long the latest evaluation took
 
     @property
@@ -80,17 +83,24 @@ class TimeBudget(Callback):
             self._began = trainer.history.seconds
         trainer.lr_schedule = self.learning_rate
 
+    @property
+    def step_seconds(self) -> float:
+        """A step's usual time: the median of the latest ones (the first, which warms up, left out)."""
+        return statistics.median(self._steps) if self._steps else 0.0
+
     def _eval_cost(self, trainer: Trainer) -> float:
         """Seconds an evaluation takes: the latest one's, or before any, 2 x eval_iters forwards
         at about a third of a training step each (a forward without a backward)."""
         if self._eval_seconds is not None:
             return self._eval_seconds
-        return 2 * trainer.config.eval_iters * self._step_seconds / 3
+        return 2 * trainer.config.eval_iters * self.step_seconds / 3
 
     def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
         now = self._now(trainer)
-        self._step_seconds, self.elapsed = now - self.elapsed, now
-        if now + self._step_seconds + self._eval_cost(trainer) >= self.seconds:  # no room for another step
+        if not self._first_step:  # the first step pays one-time costs: it says little about the next
+            self._steps.append(now - self.elapsed)
+        self._first_step, self.elapsed = False, now
+        if now + self.step_seconds + self._eval_cost(trainer) >= self.seconds:  # no room for another step
             self.finished = True
             trainer.request_eval()
             trainer.request_stop()
