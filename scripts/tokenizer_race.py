@@ -74,13 +74,14 @@ def race(name: str, text: str, seconds: float, sample_chars: int, seed: int) -> 
         config = dataclasses.replace(preset.train, seed=seed, device="cpu")
         history = train_for(model, splits, config, seconds, tokenizer=tokenizer, checkpoint_path=path)
         best = ap.load_checkpoint(path).model
+    windows = max(1, 2**24 // (best.block_size * tokenizer.vocab_size))  # 64 MB of logits at a time
     return Entry(
         name=name,
         vocab_size=tokenizer.vocab_size,
         parameters=model.num_params(),
         steps=len(history.step_losses),
         tokens_per_second=history.tokens_per_second,
-        val_per_token=split_loss(best, splits.val, best.block_size),
+        val_per_token=split_loss(best, splits.val, best.block_size, windows=windows),
         chars_per_token=chars_per_token,
         before=before,
         after=sample_text(best, tokenizer, "\n", sample_tokens, 0.8, None, seed),

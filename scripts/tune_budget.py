@@ -31,6 +31,7 @@ import torch
 import attention_playground as ap
 from attention_playground.bench import split_loss
 from attention_playground.budget import train_for
+from attention_playground.data import load_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder import cpu_name  # noqa: E402  # the scripts share it
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not args.minutes > 0:
         parser.error(f"unknown recipe(s) {', '.join(unknown)}" if unknown else "--minutes must be positive")
 
-    corpus = ap.load_corpus("tinyshakespeare", "char")
+    corpus = load_corpus("tinyshakespeare", "char")
     print(f"{len(names)} recipes x {args.minutes:g} minutes, one after another; {machine()}", flush=True)
     results = []
     for name in names:
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         block = (
             f"{markdown}\n\nWritten by `{command}`: {args.minutes:g} minutes of wall time per recipe (its "
             f"evaluations included), one recipe after another, seed {args.seed}, Tiny Shakespeare "
-            f"(characters). best val: the best of the run's estimates ({corpus.tokenizer.vocab_size} "
-            f"characters; {ap.get_preset('budget').train.eval_iters} batches of each split, every sixth of "
-            "the budget and at the end); full val: "
-            f"the final model over the whole val split. Measured on {machine()}.\n"
+            f"(characters). best val: the best of the run's estimates "
+            f"({ap.get_preset('budget').train.eval_iters} batches of each split, every sixth of the budget "
+            "and at the end); full val: the final model over the whole val split; val - train: at the "
+            f"last evaluation. Measured on {machine()}.\n"
         )
         docs = Path(args.docs)
         print(f"updated {docs.name}" if write_docs(docs, block) else f"{docs} has no budget-tuning markers")

@@ -13,8 +13,10 @@ from attention_playground.budget import (
     TimeBudget,
     budget_learning_rate,
     budgeted,
+    eval_iters_within,
     train_for,
 )
+from attention_playground.data import Splits
 from attention_playground.training import Trainer
 
 CONFIG = TrainConfig(
@@ -154,3 +156,19 @@ def test_the_budget_preset_is_the_cpu_shape_with_dropout_and_tied_weights():
     assert GPT(budget.model_config(65)).num_params() == 418_688 - 65 * 128
     assert GPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
     assert GPTConfig().tie_weights is False
+
+
+def test_a_budgets_evaluations_cover_the_val_split_at_most_once(tmp_path, shakespeare_splits, char_tokenizer):
+    config = TrainConfig(batch_size=32, eval_iters=50)
+    assert eval_iters_within(config, shakespeare_splits, 64).eval_iters == 50, (
+        "111,540 characters: 55 batches"
+    )
+    gpt2_sized = Splits(shakespeare_splits.train, shakespeare_splits.val[:33_803])  # its val split's tokens
+    assert eval_iters_within(config, gpt2_sized, 64).eval_iters == 17
+    short = Splits(shakespeare_splits.train, shakespeare_splits.val[:200])
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=1))
+    config = dataclasses.replace(CONFIG, eval_iters=10)  # batches of 4 x 16: 4 of them cover 200 tokens
+    train_for(model, short, config, 0.5, tokenizer=char_tokenizer, checkpoint_path=tmp_path / "ckpt.pt")
+    saved = load_checkpoint(tmp_path / "ckpt.pt").train_config
+    assert (saved.eval_iters, saved.max_iters) == (4, UNBOUNDED)

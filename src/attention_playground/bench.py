@@ -140,17 +140,20 @@ def memory_window_peak() -> float:
 
 
 @torch.no_grad()
-def split_loss(model: nn.Module, data: torch.Tensor, block_size: int, max_tokens: int | None = None) -> float:
+def split_loss(
+    model: nn.Module, data: torch.Tensor, block_size: int, max_tokens: int | None = None, windows: int = 256
+) -> float:
     """Mean next-token loss over the whole split, cut into back-to-back windows of block_size.
 
     The same quantity estimate_loss samples with random windows, without its sampling noise.
+    `windows` at a time (fewer for a large vocabulary: the logits are windows x block_size x V).
     """
     data = data if max_tokens is None else data[: max_tokens + 1]
     n = (len(data) - 1) // block_size
     total = 0.0
     with evaluating(model):
-        for first in range(0, n, 256):
-            starts = torch.arange(first, min(n, first + 256)) * block_size
+        for first in range(0, n, windows):
+            starts = torch.arange(first, min(n, first + windows)) * block_size
             x, y = token_windows(data, starts, block_size)  # (B, T) each
             _, loss = model(x, y)
             total += loss.item() * len(starts)

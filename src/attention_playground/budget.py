@@ -20,6 +20,7 @@ from torch import nn
 from .config import TrainConfig
 from .data import Splits
 from .errors import ConfigError
+from .model import uncompiled
 from .tokenizers import Tokenizer
 from .training import Callback, History, Trainer
 
@@ -144,6 +145,14 @@ def budgeted(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, max_iters=UNBOUNDED, eval_interval=UNBOUNDED)
 
 
+def eval_iters_within(config: TrainConfig, data: Splits, block_size: int) -> TrainConfig:
+    """config with at most the eval batches it takes to cover the val split once: the time a budget
+    gives goes to training (GPT-2 tokens pack 3.3 characters each: 17 batches of 32 x 64 cover
+    Tiny Shakespeare's val split, where 50 cover its characters)."""
+    cover = math.ceil(len(data.val) / (config.batch_size * block_size))
+    return dataclasses.replace(config, eval_iters=max(1, min(config.eval_iters, cover)))
+
+
 def train_for(
     model: nn.Module,
     data: Splits,
@@ -158,15 +167,18 @@ def train_for(
 ) -> History:
     """Train `model` in place for `seconds` of wall time, evaluations included; returns its History.
 
-    The schedule (config's learning rates and warmup) is laid over the time by TimeBudget, and
-    config's max_iters and eval_interval are set aside. With `checkpoint_path` (and a tokenizer),
-    the checkpoint with the best val loss is kept there, as with train().
+    The schedule (config's learning rates and warmup) is laid over the time by TimeBudget,
+    config's max_iters and eval_interval are set aside, and its eval_iters cut to what covers the
+    val split once (eval_iters_within). With `checkpoint_path` (and a tokenizer), the checkpoint
+    with the best val loss is kept there, as with train().
     """
     budget = TimeBudget(seconds, eval_every)
+    block = block_size or getattr(uncompiled(model), "block_size", None)
+    config = eval_iters_within(budgeted(config), data, block) if block else budgeted(config)
     trainer = Trainer(
         model,
         data,
-        budgeted(config),
+        config,
         block_size=block_size,
         tokenizer=tokenizer,
         checkpoint_path=checkpoint_path,
