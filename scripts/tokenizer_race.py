@@ -129,7 +129,8 @@ def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) 
         f"{c.n_head} heads, {c.n_embd} channels, block {c.block_size} tokens, dropout {c.dropout:g}, "
         f"output layer tied to the token table) and its training (`train --minutes {minutes:g}`). "
         "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
-        "val per character = val per token / that split's characters per token. Samples: 0.8 "
+        "val per character = val per token / that split's characters per token; tokens/s: tokens "
+        "trained on over the wall time, evaluations included. Samples: 0.8 "
         f"temperature, about the same number of characters each. Measured on {machine()}.\n\n"
         f"{samples(entries)}\n"
     )

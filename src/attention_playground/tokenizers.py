@@ -15,7 +15,7 @@ from .errors import TokenizerError
 
 
 class Tokenizer(Protocol):
-    """What the library asks of a tokenizer; CharTokenizer and GPT2Tokenizer both keep it."""
+    """What the library asks of a tokenizer; CharTokenizer, GPT2Tokenizer and CompactGPT2Tokenizer keep it."""
 
     name: str  # "char" or "gpt2" (the family; to_dict()["kind"] says which one a checkpoint rebuilds)
 
