@@ -12,6 +12,17 @@ from attention_playground import CharTokenizer, GPTConfig, encode_corpus, load_t
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+REQUIRE_CUDA = "ATTENTION_PLAYGROUND_REQUIRE_CUDA"  # =1: a test marked cuda fails, not skips, without a GPU
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `cuda` skip where no CUDA GPU is visible (scripts/gpu_check.sh sets REQUIRE_CUDA=1)."""
+    if item.get_closest_marker("cuda") is None or torch.cuda.is_available():
+        return
+    if os.environ.get(REQUIRE_CUDA) == "1":
+        pytest.fail(f"{REQUIRE_CUDA}=1, but this PyTorch sees no CUDA GPU")
+    pytest.skip("needs a CUDA GPU")
+
 
 @pytest.fixture(scope="session")
 def shakespeare() -> str:

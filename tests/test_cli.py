@@ -116,15 +116,16 @@ def test_minutes_without_a_preset_is_the_budget_recipe(tmp_path, capsys, monkeyp
 
     asked = {}
 
-    def fake_train_for(model, splits, config, seconds, **kwargs):  # records, trains nothing
-        asked.update(model=model.config, config=config, seconds=seconds)
+    def fake_timed_run(config, splits, seconds, block_size, **kwargs):  # records, trains nothing
+        asked.update(config=config, seconds=seconds, block_size=block_size)
         raise PlaygroundError("stopped by the test")
 
-    monkeypatch.setattr(budget, "train_for", fake_train_for)
+    monkeypatch.setattr(budget, "timed_run", fake_timed_run)
     assert main(["train", "--minutes", "5", "--out", str(tmp_path), "--no-progress"]) == 1
     assert "budget preset:" in capsys.readouterr().out
     assert asked["seconds"] == 300 and asked["config"] == PRESETS["budget"].train
-    assert asked["model"] == PRESETS["budget"].model_config(65)
+    assert asked["block_size"] == PRESETS["budget"].model_config(65).block_size
+    assert (tmp_path.parent / "budget-char").exists() is False  # --out, not the default folder, was used
 
 
 def test_minutes_takes_no_step_count_and_no_resume(tmp_path, capsys):
@@ -146,4 +147,18 @@ def test_gpt2_trains_on_the_tokens_the_text_uses(tmp_path, shakespeare):
     assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1
     assert "GPT-2 token ' smartphone'" in unknown.stderr and "--tokenizer gpt2-full" in unknown.stderr
     resumed = run_cli("train", *common, "--tokenizer", "gpt2-full", "--resume")
-    assert resumed.returncode == 1 and "pass --tokenizer gpt2" in resumed.stderr
+    assert resumed.returncode == 1 and "with --tokenizer gpt2, not gpt2-full" in resumed.stderr
+
+
+def test_a_timed_run_resumes_for_a_number_of_steps(tmp_path, capsys):
+    from attention_playground.checkpoint import load_checkpoint
+
+    common = ["train", "--preset", "tiny", "--out", str(tmp_path), "--no-progress", "--sample-tokens", "0"]
+    assert main([*common, "--minutes", "0.01"]) == 0
+    capsys.readouterr()
+    assert main([*common, "--resume"]) == 1
+    assert "a run that --minutes timed: continue it for a number of steps" in capsys.readouterr().err
+    done = load_checkpoint(tmp_path / "last.pt").step + 1
+    assert main([*common, "--resume", "--max-iters", str(done + 3), "--change-settings"]) == 0
+    assert f"resuming {tmp_path / 'last.pt'} after step {done} of a --minutes run" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "last.pt").step + 1 == done + 3

@@ -33,8 +33,11 @@ def test_gpt_config_says_what_to_change(kwargs, message):
     ("kwargs", "message"),
     [
         ({"batch_size": 0}, "batch_size=0"),
-        ({"learning_rate": 0}, "learning_rate=0 must be positive"),
-        ({"learning_rate": 1e-3, "min_lr": 1e-2}, "min_lr=0.01 must be between 0 and learning_rate"),
+        ({"learning_rate": 0}, "learning_rate=0 must be a finite number > 0"),
+        (
+            {"learning_rate": 1e-3, "min_lr": 1e-2},
+            "min_lr=0.01, where the schedule ends, must be between 0 and learning_rate",
+        ),
         ({"device": "tpu"}, "device='tpu' must be one of"),
         ({"dtype": "float16"}, "dtype='float16' must be one of"),
         ({"grad_clip": -1}, "grad_clip=-1"),

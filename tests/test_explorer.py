@@ -9,12 +9,22 @@ from attention_playground import (
     GPT,
     AttentionLanguageModel,
     BigramLanguageModel,
+    EncoderClassifier,
+    EncoderConfig,
+    EncoderDecoder,
     GPT2Tokenizer,
     GPTConfig,
     TokenizerError,
 )
+from attention_playground.tasks import ReversalTask
 from attention_playground.tokenizers import visible
-from attention_playground.viz import AttentionExplorer, attention_explorer, prompt_attention
+from attention_playground.viz import (
+    AttentionExplorer,
+    attention_explorer,
+    cross_attention_explorer,
+    cross_prompt_attention,
+    prompt_attention,
+)
 
 matplotlib.use("Agg")
 
@@ -162,7 +172,7 @@ def test_dropout_is_off_while_exploring_and_the_mode_is_restored(char_tokenizer)
     assert model.training
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_a_model_on_the_gpu(char_tokenizer):
     model = make_model("gpt").cuda()
     explorer = attention_explorer(model, char_tokenizer, PROMPT)
@@ -177,3 +187,68 @@ def test_explorer_displays_as_its_widget(char_tokenizer):
     assert repr(explorer).startswith("AttentionExplorer(layer=0, head=0, query=27")
     classes = {name for child in (explorer.head, explorer.query) for name in child._dom_classes}
     assert classes == {"ap-explorer-head", "ap-explorer-query"}
+
+
+# --- beyond the decoder: an encoder's attention (no mask) and cross-attention (Tq != Tk) --------------
+
+
+def make_reverser():
+    task = ReversalTask(min_len=3, max_len=8, n_test=5)
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        vocab_size=task.tokenizer.vocab_size, block_size=10, n_embd=16, n_head=2, n_layer=2
+    )
+    return EncoderDecoder(config), task.tokenizer
+
+
+def test_cross_attention_explorer_shows_the_models_own_cross_attention():
+    model, tokenizer = make_reverser()
+    source, target = "encoder", "<redoc"  # 7 source tokens, 6 target tokens: not a square
+    explorer = cross_attention_explorer(model, tokenizer, source, target)
+    src, tgt = (torch.tensor([tokenizer.encode(text)]) for text in (source, target))
+    maps = model.cross_attention_maps(src, tgt)  # (L, 1, nh, 6, 7)
+    assert explorer.prompt.scores.shape == (2, 2, 6, 7) and not explorer.prompt.causal
+    assert (explorer.layer.max, explorer.head.max, explorer.query.max) == (1, 1, 5)
+    for layer, head, query in {(0, 0, 0), (1, 1, 5), (1, 0, 2)}:
+        explorer.layer.value, explorer.head.value, explorer.query.value = layer, head, query
+        view = explorer.view
+        torch.testing.assert_close(view.weights, maps.weights[layer, 0, head])
+        assert view.weights.shape == (6, 7) and torch.all(view.weights > 0), "no mask: all 7 keys read"
+        assert torch.equal(view.masked_scores, view.scores)
+        assert view.labels == list(target) and view.key_labels == list(source)
+        assert {label for _, label, _ in view.top} <= set(source)
+        bars = explorer.figure.axes[3]
+        assert [t.get_text() for t in bars.get_xticklabels()] == list(source), "the bars are the keys"
+        assert bars.get_title() == f"what query '{target[query]}' (position {query}) reads"
+        assert "future: masked" not in [t.get_text() for t in bars.texts]
+        assert explorer.figure.axes[1].get_title() == "no mask: every key is read"
+        assert [t.get_text() for t in explorer.figure.axes[0].get_yticklabels()] == list(target)
+    explorer.tabs.selected_index = 1
+    assert len(explorer.heads_figure.axes) == 2 * 2
+    assert [t.get_text() for t in explorer.heads_figure.axes[0].get_xticklabels()] == list(source)
+
+
+def test_cross_attention_rows_can_be_named_by_what_they_write():
+    model, tokenizer = make_reverser()
+    prompt = cross_prompt_attention(model, tokenizer, "abc", "<cba", query_labels=["c", "b", "a", ">"])
+    assert prompt.labels == ["c", "b", "a", ">"] and prompt.key_labels == ["a", "b", "c"]
+    assert prompt.ids == tokenizer.encode("<cba")
+    with pytest.raises(ValueError, match="3 query labels for a target of 4 tokens"):
+        cross_prompt_attention(model, tokenizer, "abc", "<cba", query_labels=["c", "b", "a"])
+    with pytest.raises(ValueError, match="at most 10"):
+        cross_prompt_attention(model, tokenizer, "abcdefghijk", "<a")
+    with pytest.raises(ValueError, match="source is empty"):
+        cross_prompt_attention(model, tokenizer, "", "<a")
+    with pytest.raises(TypeError, match="no cross-attention"):
+        cross_prompt_attention(make_model("gpt"), tokenizer, "abc", "<cba")
+
+
+def test_an_encoders_attention_is_explored_without_the_causal_mask(char_tokenizer):
+    torch.manual_seed(0)
+    config = EncoderConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=1)
+    explorer = attention_explorer(EncoderClassifier(config, n_classes=3), char_tokenizer, PROMPT, query=3)
+    assert not explorer.prompt.causal and explorer.prompt.key_labels is None
+    view = explorer.view
+    assert view.weights.shape == (28, 28) and torch.all(view.weights[3, 4:] > 0), "query 3 reads ahead"
+    assert len(view.top) == 3 and any(position > 3 for position, _, _ in view.top)
+    assert explorer.figure.axes[1].get_title() == "no mask: every key is read"

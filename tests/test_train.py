@@ -58,7 +58,7 @@ def test_nan_loss_stops_with_a_clear_error(shakespeare_splits):
     model = GPT(SMALL)
     with torch.no_grad():
         model.lm_head.weight[0, 0] = float("nan")
-    with pytest.raises(TrainingDiverged, match="the loss became nan at step 0: lower learning_rate"):
+    with pytest.raises(TrainingDiverged, match="the loss became nan at step 1: lower learning_rate"):
         train(model, shakespeare_splits, QUICK)
 
 
@@ -73,8 +73,10 @@ def test_best_checkpoint_is_kept_and_resumes(tmp_path, shakespeare_splits, char_
     longer = TrainConfig(**{**QUICK.__dict__, "max_iters": 40})
     resumed = train(GPT(SMALL), shakespeare_splits, longer, tokenizer=char_tokenizer,
                     checkpoint_path=path, resume=path)  # fmt: skip
-    assert len(resumed.step_losses) == 40 - (saved.step + 1), "resume continues after the saved step"
-    assert resumed.eval_steps == [39]
+    assert len(resumed.step_losses) == 40, "the history goes on from the saved one"
+    kept = saved.step + 1
+    assert resumed.step_losses[:kept] == history.step_losses[:kept], "the steps before the checkpoint"
+    assert resumed.eval_steps == [9, 19, 29, 39], "the saved evaluations, then the rest"
 
 
 def test_train_refuses_data_shorter_than_a_block(char_tokenizer):

@@ -2,6 +2,7 @@
 
 from .attention import (
     AttentionMaps,
+    CrossAttention,
     Head,
     MultiHeadAttention,
     attend,
@@ -9,6 +10,7 @@ from .attention import (
     attention_scores,
     causal_average,
     causal_mask,
+    key_padding_mask,
     masked_softmax,
 )
 from .bigram import BigramLanguageModel
@@ -16,7 +18,17 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
 from .data import Splits, get_batch, load_text, split
 from .device import pick_device, set_seed
+from .encoder import (
+    DecoderBlock,
+    Encoder,
+    EncoderBlock,
+    EncoderClassifier,
+    EncoderConfig,
+    EncoderDecoder,
+    EncoderDecoderMaps,
+)
 from .errors import (
+    AttentionError,
     CheckpointError,
     ConfigError,
     DataError,
@@ -25,7 +37,8 @@ from .errors import (
     TrainingDiverged,
 )
 from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
-from .sampling import KVCache, generate, sample_text
+from .positions import SinusoidalPositions, sinusoidal_positions
+from .sampling import KVCache, generate, sample_text, stream_text
 from .show import show_source
 from .tokenizers import (
     CharTokenizer,
@@ -40,7 +53,9 @@ from .training import Callback, History, Trainer, estimate_loss, learning_rate_a
 __version__ = "0.1.0"
 
 __all__ = [
+    "GPT",
     "PRESETS",
+    "AttentionError",
     "AttentionLanguageModel",
     "AttentionMaps",
     "BigramLanguageModel",
@@ -51,9 +66,16 @@ __all__ = [
     "CompactGPT2Tokenizer",
     "CheckpointError",
     "ConfigError",
+    "CrossAttention",
     "DataError",
+    "DecoderBlock",
+    "Encoder",
+    "EncoderBlock",
+    "EncoderClassifier",
+    "EncoderConfig",
+    "EncoderDecoder",
+    "EncoderDecoderMaps",
     "FeedForward",
-    "GPT",
     "GPT2Tokenizer",
     "GPTConfig",
     "Head",
@@ -62,6 +84,7 @@ __all__ = [
     "MultiHeadAttention",
     "PlaygroundError",
     "Preset",
+    "SinusoidalPositions",
     "Splits",
     "TokenizerError",
     "TrainConfig",
@@ -78,6 +101,7 @@ __all__ = [
     "get_batch",
     "get_preset",
     "get_tokenizer",
+    "key_padding_mask",
     "learning_rate_at",
     "load_checkpoint",
     "load_text",
@@ -87,7 +111,9 @@ __all__ = [
     "save_checkpoint",
     "set_seed",
     "show_source",
+    "sinusoidal_positions",
     "split",
+    "stream_text",
     "token_labels",
     "train",
 ]

@@ -6,7 +6,7 @@ No plotting here: plots.py draws these, explorers.py puts sliders on them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
@@ -14,15 +14,24 @@ from .attention import causal_mask, masked_softmax
 from .model import LanguageModel, evaluating
 from .tokenizers import Tokenizer, token_labels
 
+if TYPE_CHECKING:
+    from .encoder import EncoderDecoder
+
 
 class PromptAttention(NamedTuple):
-    """A model's attention over one prompt, on the CPU: what the explorer and head_patterns read."""
+    """A model's attention over one prompt, on the CPU: what the explorer and head_patterns read.
+
+    Self-attention by default: the queries are the keys, (L, nh, T, T). Cross-attention (see
+    cross_prompt_attention) has its own key_labels, (L, nh, Tq, Tk), and causal=False.
+    """
 
     ids: list[int]  # the prompt's token ids (cropped to block_size)
-    labels: list[str]  # each token's text, spaces and newlines made visible
-    scores: torch.Tensor  # (L, nh, T, T) scaled q.k, before the causal mask
-    weights: torch.Tensor  # (L, nh, T, T) the model's own softmax weights (temperature 1)
+    labels: list[str]  # each query token's text, spaces and newlines made visible
+    scores: torch.Tensor  # (L, nh, Tq, Tk) scaled q.k, before the mask
+    weights: torch.Tensor  # (L, nh, Tq, Tk) the model's own softmax weights (temperature 1)
     note: str  # why the prompt was cropped, or ""
+    key_labels: list[str] | None = None  # the keys' texts, where they are not the queries'
+    causal: bool = True  # False: every query may read every key (an encoder, cross-attention)
 
 
 def prompt_attention(model: LanguageModel, tokenizer: Tokenizer, text: str) -> PromptAttention:
@@ -49,7 +58,44 @@ def prompt_attention(model: LanguageModel, tokenizer: Tokenizer, text: str) -> P
         maps = model.attention_maps(idx)  # (L, 1, nh, T, T) each
     scores = maps.scores[:, 0].detach().float().cpu()  # (L, nh, T, T)
     weights = maps.weights[:, 0].detach().float().cpu()
-    return PromptAttention(ids, token_labels(tokenizer, ids), scores, weights, note)
+    causal = getattr(model, "causal", True)  # an encoder (EncoderClassifier) says False
+    return PromptAttention(ids, token_labels(tokenizer, ids), scores, weights, note, causal=causal)
+
+
+def cross_prompt_attention(
+    model: EncoderDecoder,
+    tokenizer: Tokenizer,
+    source: str,
+    target: str,
+    query_labels: Sequence[str] | None = None,
+) -> PromptAttention:
+    """What each token of `target` (as the decoder reads it, start token first) reads of `source`:
+    every layer's and head's cross-attention, (L, nh, Tq = len(target), Tk = len(source)).
+
+    `query_labels` names the rows (e.g. by the token each row writes) instead of the target's tokens.
+    """
+    if not getattr(model, "has_cross_attention", False):
+        raise TypeError(
+            f"a {type(model).__name__} has no cross-attention: use an EncoderDecoder "
+            "(a model with has_cross_attention and a cross_attention_maps(src, tgt_in) method)"
+        )
+    src_ids, tgt_ids = tokenizer.encode(source), tokenizer.encode(target)
+    for name, ids in (("source", src_ids), ("target", tgt_ids)):
+        if not ids:
+            raise ValueError(f"the {name} is empty: pass some text")
+        if len(ids) > model.block_size:
+            raise ValueError(f"the {name} has {len(ids)} tokens; this model reads at most {model.block_size}")
+    labels = token_labels(tokenizer, tgt_ids) if query_labels is None else list(query_labels)
+    if len(labels) != len(tgt_ids):
+        raise ValueError(f"{len(labels)} query labels for a target of {len(tgt_ids)} tokens")
+    device = next(model.parameters()).device
+    src, tgt = (torch.tensor([ids], dtype=torch.long, device=device) for ids in (src_ids, tgt_ids))
+    with evaluating(model):
+        maps = model.cross_attention_maps(src, tgt)  # (L, 1, nh, Tq, Tk) each
+    scores = maps.scores[:, 0].detach().float().cpu()  # (L, nh, Tq, Tk)
+    weights = maps.weights[:, 0].detach().float().cpu()
+    key_labels = token_labels(tokenizer, src_ids)
+    return PromptAttention(tgt_ids, labels, scores, weights, "", key_labels, causal=False)
 
 
 class HeadView(NamedTuple):
@@ -59,12 +105,14 @@ class HeadView(NamedTuple):
     head: int
     query: int
     temperature: float
-    labels: list[str]
-    scores: torch.Tensor  # (T, T) this head's scaled q.k, before the mask
-    masked_scores: torch.Tensor  # (T, T) the same, with -inf where a query would read the future
-    weights: torch.Tensor  # (T, T) masked_softmax(scores, temperature): rows sum to 1
+    labels: list[str]  # the queries' (rows')
+    scores: torch.Tensor  # (Tq, Tk) this head's scaled q.k, before the mask
+    masked_scores: torch.Tensor  # (Tq, Tk) the same, with -inf where a query would read the future
+    weights: torch.Tensor  # (Tq, Tk) masked_softmax(scores, temperature): rows sum to 1
     top: list[tuple[int, str, float]]  # the keys the query reads most: (position, label, weight)
     title: str
+    key_labels: list[str] | None = None  # the keys' (columns'); None: the same as labels
+    causal: bool = True  # False: no mask, every key may be read
 
 
 def head_view(
@@ -75,33 +123,41 @@ def head_view(
     query: int | None = None,
     temperature: float = 1.0,
     top_k: int = 3,
+    key_labels: Sequence[str] | None = None,
+    causal: bool = True,
 ) -> HeadView:
-    """One head's scores, masked scores and softmax weights (L, nh, T, T) -> (T, T), and what
-    the query at position `query` (default: the last token) reads most."""
+    """One head's scores, masked scores and softmax weights (L, nh, Tq, Tk) -> (Tq, Tk), and what
+    the query at position `query` (default: the last token) reads most.
+
+    Self-attention by default: the keys are the queries (`labels`), behind a causal mask. For an
+    encoder or cross-attention pass causal=False, and the keys' own `key_labels` where they differ.
+    """
     if scores.dim() != 4:
-        raise ValueError(f"expected (L, nh, T, T) scores, got shape {tuple(scores.shape)}")
-    L, nh, T, _ = scores.shape
-    query = T - 1 if query is None else query
-    for name, value, size in (("layer", layer, L), ("head", head, nh), ("query", query, T)):
+        raise ValueError(f"expected (L, nh, Tq, Tk) scores, got shape {tuple(scores.shape)}")
+    L, nh, Tq, Tk = scores.shape
+    query = Tq - 1 if query is None else query
+    for name, value, size in (("layer", layer, L), ("head", head, nh), ("query", query, Tq)):
         if not 0 <= value < size:
             raise ValueError(f"{name}={value} is out of range: this prompt's attention has 0..{size - 1}")
-    if len(labels) != T:
-        raise ValueError(f"{len(labels)} labels for {T} tokens")
+    key_labels = list(labels if key_labels is None else key_labels)
+    if len(labels) != Tq or len(key_labels) != Tk:
+        raise ValueError(f"{len(labels)} labels for {Tq} queries and {len(key_labels)} for {Tk} keys")
     if not temperature > 0:
         raise ValueError(f"temperature={temperature} must be positive")
-    head_scores = scores[layer, head].detach().float().cpu()  # (T, T)
-    mask = causal_mask(T)
+    head_scores = scores[layer, head].detach().float().cpu()  # (Tq, Tk)
+    mask = causal_mask(Tk)[-Tq:] if causal else torch.ones(Tq, Tk, dtype=torch.bool)
     masked_scores = head_scores.masked_fill(~mask, float("-inf"))
     weights = masked_softmax(head_scores, mask, temperature)  # the library's own softmax
-    values, positions = weights[query].topk(min(top_k, query + 1))
-    top = [(int(p), labels[p], float(v)) for v, p in zip(values, positions, strict=True)]
+    values, positions = weights[query].topk(min(top_k, int(mask[query].sum())))
+    top = [(int(p), key_labels[p], float(v)) for v, p in zip(values, positions, strict=True)]
     reads = ", ".join(f"'{label}' {weight:.2f}" for _, label, weight in top)
     title = f"layer {layer}, head {head}: query '{labels[query]}' (position {query}) reads {reads}"
     if temperature != 1.0:
         title += f" (temperature {temperature:.3g})"
     return HeadView(
-        layer, head, query, temperature, list(labels), head_scores, masked_scores, weights, top, title
-    )
+        layer, head, query, temperature, list(labels), head_scores, masked_scores, weights, top, title,
+        key_labels, causal,
+    )  # fmt: skip
 
 
 class HeadPatterns(NamedTuple):

@@ -4,22 +4,30 @@ Attention is computed two ways that give the same output: `attend`, PyTorch's fu
 and sampling), and `attend_with_maps`, the lecture's steps, which also return the weights to plot.
 Each module's `forward` takes the first and its `forward_with_maps` the second.
 
+Both take a `mask`: "causal" (the decoder's, the default: nothing reads the future), "none" (the
+encoder's, and cross-attention's: every key is read), or a (B, Tk) boolean tensor, True for the keys
+that are real tokens and False for padding, which then gets exactly zero weight. `CrossAttention`
+reads its keys and values from a second sequence (Tk may differ from Tq).
+
 Glossary: B batch, T time, C channels (n_embd), nh heads, hs head_size. The lecture's `wei` is our
 `weights`; Canziani's "soft(arg)max" is our `masked_softmax`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import GPTConfig
+from .errors import AttentionError
 
 if TYPE_CHECKING:
     from .sampling import KVCache
+
+Mask: TypeAlias = Literal["causal", "none"] | torch.Tensor  # see the module's docstring
 
 
 def causal_average(x: torch.Tensor) -> torch.Tensor:
@@ -56,16 +64,53 @@ def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 class AttentionMaps(NamedTuple):
     """What one attention layer looked at: scores before the mask, and the softmax weights."""
 
-    scores: torch.Tensor  # (B, nh, T, T) scaled q.k, before the causal mask
-    weights: torch.Tensor  # (B, nh, T, T) masked softmax of the scores; rows sum to 1
+    scores: torch.Tensor  # (B, nh, Tq, Tk) scaled q.k, before the mask (Tq = Tk = T in self-attention)
+    weights: torch.Tensor  # (B, nh, Tq, Tk) masked softmax of the scores; rows sum to 1
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dropout: float = 0.0) -> torch.Tensor:
-    """Causal attention of q (..., Tq, hs) over k, v (..., Tk, hs); queries are the last Tq positions.
+def key_padding_mask(lengths: torch.Tensor | list[int], T: int) -> torch.Tensor:
+    """(B, T) booleans from each sequence's length: True for its first lengths[b] positions (real
+    tokens), False after them (padding)."""
+    lengths = torch.as_tensor(lengths)
+    return torch.arange(T, device=lengths.device) < lengths[:, None]  # (B, T)
 
-    PyTorch's fused scaled_dot_product_attention: what attend_with_maps computes, faster. `dropout`
-    drops attention weights, as the lecture's Head does after its softmax.
+
+def allowed_keys(mask: Mask, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor | None:
+    """The booleans `mask` stands for, broadcastable to the scores (..., Tq, Tk); None: every key.
+
+    "causal" gives the last Tq rows of the (Tk, Tk) causal mask (queries that follow a KV cache); a
+    (B, Tk) padding mask becomes (B, 1, .., 1, Tk), the same for every head and every query.
     """
+    Tq, Tk = q.size(-2), k.size(-2)
+    if isinstance(mask, str):
+        if mask == "causal":
+            return causal_mask(Tk, q.device)[-Tq:]  # (Tq, Tk)
+        if mask == "none":
+            return None
+        raise AttentionError(f'mask={mask!r}: use "causal", "none", or a (B, Tk) tensor of valid keys')
+    if mask.dtype != torch.bool or mask.dim() != 2 or tuple(mask.shape) != (q.size(0), Tk):
+        raise AttentionError(
+            f"a padding mask is a (B, Tk) = ({q.size(0)}, {Tk}) tensor of booleans, True for real keys; "
+            f"got {mask.dtype} of shape {tuple(mask.shape)}"
+        )
+    if not mask.any(dim=-1).all():
+        raise AttentionError(
+            "a sequence in the batch has no real key to read: every row of the mask needs one True"
+        )
+    return mask.view(mask.size(0), *[1] * (q.dim() - 2), Tk)  # (B, 1, .., 1, Tk)
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: Mask = "causal", dropout: float = 0.0
+) -> torch.Tensor:
+    """Attention of q (..., Tq, hs) over k, v (..., Tk, hs) -> (..., Tq, hs).
+
+    PyTorch's fused scaled_dot_product_attention: what attend_with_maps computes, faster. With the
+    causal mask, the queries are the last Tq positions. `dropout` drops attention weights, as the
+    lecture's Head does after its softmax.
+    """
+    if not (isinstance(mask, str) and mask == "causal"):  # the encoder, cross-attention, padding
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed_keys(mask, q, k), dropout_p=dropout)
     Tq, Tk = q.size(-2), k.size(-2)
     if Tq == Tk:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
@@ -75,10 +120,14 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dropout: float 
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
 
 
-def attend_with_maps(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+def attend_with_maps(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: Mask = "causal"
+) -> tuple[torch.Tensor, AttentionMaps]:
     """The teaching path of attend, step by step, and the maps it computed on the way (no dropout)."""
     scores = attention_scores(q, k)  # (..., Tq, Tk)
-    weights = masked_softmax(scores)  # rows sum to 1, zero above the diagonal
+    allowed = allowed_keys(mask, q, k)
+    # causal: rows sum to 1, zero above the diagonal; none: a plain softmax; padding: zero on padding
+    weights = F.softmax(scores, dim=-1) if allowed is None else masked_softmax(scores, allowed)
     return weights @ v, AttentionMaps(scores, weights)  # (..., Tq, hs)
 
 
@@ -106,13 +155,29 @@ class Head(nn.Module):
         return y[:, 0], maps
 
 
-class MultiHeadAttention(nn.Module):
-    """n_head heads in parallel, computed as one batched matmul, then concatenated and projected."""
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, T, C) -> (B, nh, T, hs): each head's channels become one more batch dimension."""
+    B, T, C = x.shape
+    return x.view(B, T, n_head, C // n_head).transpose(1, 2)  # (B, nh, T, hs)
 
-    def __init__(self, config: GPTConfig):
+
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """(B, nh, T, hs) -> (B, T, C): the heads' outputs side by side (concatenated)."""
+    B, nh, T, hs = y.shape
+    return y.transpose(1, 2).contiguous().view(B, T, nh * hs)
+
+
+class MultiHeadAttention(nn.Module):
+    """n_head heads in parallel, computed as one batched matmul, then concatenated and projected.
+
+    `causal=False` is the encoder's self-attention: every token reads every other, before and after.
+    """
+
+    def __init__(self, config: GPTConfig, causal: bool = True):
         super().__init__()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
+        self.causal = causal
         # q, k and v of every head in one Linear: head h owns columns h*hs:(h+1)*hs of each third
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
@@ -121,28 +186,45 @@ class MultiHeadAttention(nn.Module):
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of every head, each (B, nh, T, hs)."""
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        return q, k, v
+        q, k, v = self.qkv(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        return split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+
+    def _mask(self, key_padding_mask: torch.Tensor | None) -> Mask:
+        if key_padding_mask is None:
+            return "causal" if self.causal else "none"
+        if self.causal:
+            raise AttentionError(
+                "causal self-attention takes no padding mask: pad at the end, and the causal mask "
+                "already keeps every real token off the padding after it (ignore the padded targets)"
+            )
+        return key_padding_mask
 
     def _project(self, y: torch.Tensor) -> torch.Tensor:
-        B, nh, T, hs = y.shape
-        y = y.transpose(1, 2).contiguous().view(B, T, nh * hs)  # concatenate the heads: (B, T, C)
+        y = merge_heads(y)  # concatenate the heads: (B, T, C)
         return self.resid_dropout(self.proj(y))  # dropout after the projection, as the lecture's
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C). With a cache, x holds only the new positions; they read the past."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv_cache: KVCache | None = None,
+        layer: int = 0,
+        key_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C). With a cache, x holds only the new positions; they read the past.
+
+        `key_padding_mask` (B, T), True for real tokens, is for the encoder's (causal=False) padding.
+        """
         q, k, v = self._qkv(x)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, T_past + T, hs)
-        return self._project(attend(q, k, v, dropout=self.dropout if self.training else 0.0))
+        mask = self._mask(key_padding_mask)
+        return self._project(attend(q, k, v, mask=mask, dropout=self.dropout if self.training else 0.0))
 
-    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+    def forward_with_maps(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, AttentionMaps]:
         """forward's output by the teaching path, and every head's maps (B, nh, T, T)."""
-        y, maps = attend_with_maps(*self._qkv(x))
+        y, maps = attend_with_maps(*self._qkv(x), mask=self._mask(key_padding_mask))
         return self._project(y), maps
 
     @classmethod
@@ -167,3 +249,50 @@ class MultiHeadAttention(nn.Module):
                     mha.qkv.bias[rows] = torch.cat([getattr(h, name).bias for h in heads])
             mha.proj.load_state_dict(proj.state_dict())
         return mha
+
+
+class CrossAttention(nn.Module):
+    """Queries from x (B, Tq, C), keys and values from a second sequence, `memory` (B, Tk, C).
+
+    The decoder's reading of the encoder: each target token asks its question of the source's tokens.
+    No causal mask (the whole source is known); `key_padding_mask` (B, Tk) hides the source's padding.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.query = nn.Linear(config.n_embd, config.n_embd, bias=config.qkv_bias)  # from x
+        self.kv = nn.Linear(config.n_embd, 2 * config.n_embd, bias=config.qkv_bias)  # from memory
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def _qkv(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries (B, nh, Tq, hs) from x; keys and values (B, nh, Tk, hs) from memory."""
+        if memory.size(0) != x.size(0) or memory.size(-1) != self.n_embd:
+            raise AttentionError(
+                f"memory of shape {tuple(memory.shape)} for x of shape {tuple(x.shape)}: "
+                f"cross-attention needs (B, Tk, C) = ({x.size(0)}, Tk, {self.n_embd})"
+            )
+        k, v = self.kv(memory).split(self.n_embd, dim=2)  # 2 x (B, Tk, C)
+        q = self.query(x)  # (B, Tq, C)
+        return split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+
+    def _mask(self, key_padding_mask: torch.Tensor | None) -> Mask:
+        return "none" if key_padding_mask is None else key_padding_mask
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x (B, Tq, C) reads memory (B, Tk, C) -> (B, Tq, C)."""
+        q, k, v = self._qkv(x, memory)
+        y = attend(q, k, v, mask=self._mask(key_padding_mask), dropout=self.dropout if self.training else 0.0)
+        return self.resid_dropout(self.proj(merge_heads(y)))
+
+    def forward_with_maps(
+        self, x: torch.Tensor, memory: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, AttentionMaps]:
+        """forward's output by the teaching path, and every head's maps (B, nh, Tq, Tk)."""
+        y, maps = attend_with_maps(*self._qkv(x, memory), mask=self._mask(key_padding_mask))
+        return self.resid_dropout(self.proj(merge_heads(y))), maps

@@ -153,6 +153,22 @@ def eval_iters_within(config: TrainConfig, data: Splits, block_size: int) -> Tra
     return dataclasses.replace(config, eval_iters=max(1, min(config.eval_iters, cover)))
 
 
+def timed_run(
+    config: TrainConfig,
+    data: Splits,
+    seconds: float,
+    block_size: int | None,
+    *,
+    eval_every: float | None = None,
+    progress: bool = False,
+) -> tuple[TrainConfig, list[Callback]]:
+    """The config and callbacks that give a Trainer `seconds` of wall time (TimeBudget first, then
+    its progress bar if asked): config budgeted, its eval_iters cut to cover the val split once."""
+    budget = TimeBudget(seconds, eval_every)
+    config = eval_iters_within(budgeted(config), data, block_size) if block_size else budgeted(config)
+    return config, [budget, *([BudgetProgressBar(budget)] if progress else [])]
+
+
 def train_for(
     model: nn.Module,
     data: Splits,
@@ -172,9 +188,8 @@ def train_for(
     val split once (eval_iters_within). With `checkpoint_path` (and a tokenizer), the checkpoint
     with the best val loss is kept there, as with train().
     """
-    budget = TimeBudget(seconds, eval_every)
     block = block_size or getattr(uncompiled(model), "block_size", None)
-    config = eval_iters_within(budgeted(config), data, block) if block else budgeted(config)
+    config, callbacks = timed_run(config, data, seconds, block, eval_every=eval_every, progress=progress)
     trainer = Trainer(
         model,
         data,
@@ -182,7 +197,7 @@ def train_for(
         block_size=block_size,
         tokenizer=tokenizer,
         checkpoint_path=checkpoint_path,
-        callbacks=[budget, *([BudgetProgressBar(budget)] if progress else [])],
+        callbacks=callbacks,
     )
     history = trainer.run()
     model.eval()

@@ -1,12 +1,19 @@
-"""One file per checkpoint: weights, both configs, the tokenizer, the step and the val loss.
+"""One file per checkpoint: weights, both configs, the tokenizer, the step and the val loss, and,
+to resume a run exactly, the optimizer, the batch generator's and dropout's random states and the
+history so far.
 
 Saved atomically (write a temporary file, then rename) and loaded with weights_only=True, so a
-checkpoint holds only tensors and plain values and loading one runs no code.
+checkpoint holds only tensors and plain values and loading one runs no code. A save that fails
+(a full disk, a read-only folder) is one CheckpointError that says what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +79,15 @@ def save_checkpoint(
     step: int = 0,
     val_loss: float | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    trainer_state: dict[str, Any] | None = None,
+    run_info: dict[str, Any] | None = None,
 ) -> Path:
-    """Write everything needed to sample from or resume `model` into one file, atomically."""
+    """Write everything needed to sample from or resume `model` into one file, atomically.
+
+    `trainer_state` (Trainer.resume_state()) makes a resumed run the run it continues; `run_info`
+    holds plain labels such as the CLI's preset name. A failed write raises CheckpointError and
+    leaves any file already at `path` as it was.
+    """
     path = Path(path)
     payload = {
         "format_version": FORMAT_VERSION,
@@ -84,10 +98,77 @@ def save_checkpoint(
         "step": int(step),
         "val_loss": None if val_loss is None else float(val_loss),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "trainer_state": trainer_state,
+        "run_info": run_info,
     }
-    with atomic_write(path) as f:  # a reader sees the old file or the new one, never half of one
-        torch.save(payload, f)
+    try:
+        with atomic_write(path) as f:  # a reader sees the old file or the new one, never half of one
+            torch.save(payload, f)
+    except (OSError, RuntimeError) as error:  # RuntimeError: torch's zip writer on a full disk
+        raise CheckpointError(_save_failure(path, error)) from None
     return path
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _save_failure(path: Path, error: OSError | RuntimeError) -> str:
+    """One line: why `path` could not be written, what to do, and what is still on disk."""
+    if isinstance(error, RuntimeError) or error.errno in _DISK_FULL:
+        # torch's own writer says "[enforce fail at inline_container.cc:...] unexpected pos ..."
+        reason = "the disk is full (or the file hit a size limit)"
+        advice = "free some disk space, or save into another folder"
+    elif error.errno in _NOT_WRITABLE:
+        reason = f"the folder cannot be written ({error.strerror})"
+        advice = "make it writable, or save into another folder"
+    else:
+        reason = error.strerror or str(error)
+        advice = "check the path, or save into another folder"
+    kept = "it still holds the last good checkpoint" if path.is_file() else "nothing was saved there"
+    return f"could not save {path}: {reason}: {advice}; {kept}"
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About how large a checkpoint of `model` is: its weights and AdamW's two moments per parameter."""
+    model = uncompiled(model)
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    moments = 2 * sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return weights + moments + (1 << 20)  # and a MiB for configs, tokenizer, history, zip headers
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create `folder` if need be and write a file into it, or raise a CheckpointError that says why not."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder} is a file, not a folder: choose a folder for the checkpoints")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot write into {folder} ({error.strerror or error}): choose a folder you can write to"
+        ) from None
+    return folder
+
+
+def check_can_save(paths: list[Path], model: nn.Module) -> None:
+    """Before a run's first step: each folder can be written, and its disk has room for these
+    checkpoints plus the temporary copy a save writes beside the old file before replacing it."""
+    size = checkpoint_bytes(model)
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        check_writable(folder)
+        here = [Path(p) for p in paths if Path(p).parent == folder]
+        need = (len(here) + 1) * size - sum(p.stat().st_size for p in here if p.is_file())
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise CheckpointError(
+                f"{folder} has {free / 1e6:,.1f} MB free, but this run keeps {len(here)} checkpoint(s) "
+                f"of about {size / 1e6:,.1f} MB there and writes each beside the old one before "
+                f"replacing it: it needs {need / 1e6:,.1f} MB. Free some disk space, or choose another folder"
+            )
 
 
 @dataclass
@@ -99,6 +180,8 @@ class Checkpoint:
     val_loss: float | None
     optimizer_state: dict[str, Any] | None
     path: Path
+    trainer_state: dict[str, Any] | None = None  # batches' and dropout's random states, the history
+    run_info: dict[str, Any] | None = None  # labels such as the CLI's preset name
 
 
 def _read_payload(path: Path, device: torch.device | str) -> dict[str, Any]:
@@ -110,7 +193,7 @@ def _read_payload(path: Path, device: torch.device | str) -> dict[str, Any]:
     except Exception as error:  # truncated zip, foreign pickle, wrong file type
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated or corrupted?): "
-            f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            f"{type(error).__name__}: {_torch_reason(error)}"
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
@@ -121,6 +204,19 @@ def _read_payload(path: Path, device: torch.device | str) -> dict[str, Any]:
             "save_checkpoint (or by an incompatible version)"
         )
     return payload
+
+
+# Sentences of torch's errors that must never reach a learner: retrying with weights_only=False runs
+# whatever code the file holds.
+_UNSAFE_ADVICE = re.compile(r"weights.only|trusted source|documentation of torch\.load", re.IGNORECASE)
+
+
+def _torch_reason(error: BaseException, limit: int = 200) -> str:
+    """The informative part of a torch.load error, on one line, without its unsafe advice."""
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", str(error))
+    kept = [s.strip() for s in sentences if s.strip() and not _UNSAFE_ADVICE.search(s)]
+    reason = " ".join(kept) or "it holds objects other than tensors and plain values, which are never loaded"
+    return reason[:limit]
 
 
 def load_checkpoint(
@@ -167,4 +263,6 @@ def load_checkpoint(
         val_loss=payload["val_loss"],
         optimizer_state=payload.get("optimizer"),
         path=path,
+        trainer_state=payload.get("trainer_state"),
+        run_info=payload.get("run_info"),
     )

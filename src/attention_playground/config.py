@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,8 @@ class GPTConfig:
 class TrainConfig:
     """How to train: AdamW, linear warmup then cosine decay from learning_rate to min_lr (or constant)."""
 
-    batch_size: int = 32
+    batch_size: int = 32  # the global batch: one process's, or all torchrun ranks' together
+    grad_accum_steps: int = 1  # micro-batches of batch_size / grad_accum_steps per optimizer step
     max_iters: int = 1000
     eval_interval: int = 250  # evaluate every this many steps, and at the last step
     eval_iters: int = 20  # batches averaged per split in estimate_loss
@@ -82,20 +84,32 @@ class TrainConfig:
     compile: bool = False  # torch.compile: faster steps after a slow first one
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
+        for name in ("batch_size", "grad_accum_steps", "max_iters", "eval_interval", "eval_iters"):
             value = getattr(self, name)
             _require(
                 isinstance(value, int) and not isinstance(value, bool) and value >= 1,
                 f"{name}={value!r} must be a whole number >= 1",
             )
         _require(
+            self.batch_size % self.grad_accum_steps == 0,
+            f"batch_size={self.batch_size} must be divisible by grad_accum_steps={self.grad_accum_steps}",
+        )
+        _require(
             isinstance(self.warmup, int) and self.warmup >= 0,
             f"warmup={self.warmup!r} must be a whole number >= 0",
         )
-        _require(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be positive")
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            f"learning_rate={self.learning_rate!r} must be a finite number > 0",
+        )
         _require(
             0 <= self.min_lr <= self.learning_rate,
-            f"min_lr={self.min_lr!r} must be between 0 and learning_rate={self.learning_rate!r}",
+            f"min_lr={self.min_lr!r}, where the schedule ends, must be between 0 and "
+            f"learning_rate={self.learning_rate!r}: lower min_lr with learning_rate",
+        )
+        _require(
+            isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**64,
+            f"seed={self.seed!r} must be a whole number from 0 to 2**64 - 1 (what torch accepts)",
         )
         _require(
             self.schedule in SCHEDULES, f"schedule={self.schedule!r} must be one of {', '.join(SCHEDULES)}"

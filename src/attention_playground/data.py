@@ -141,6 +141,13 @@ def get_batch(
     check_long_enough(data, block_size)
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
     x, y = token_windows(data, starts, block_size)
+    return move_batch(x, y, device)
+
+
+def move_batch(
+    x: torch.Tensor, y: torch.Tensor, device: torch.device | str | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y on `device` (None: where they are); to a GPU through pinned memory, without waiting."""
     if device is not None and torch.device(device).type != "cpu":
         pin = torch.device(device).type == "cuda"
         x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)

@@ -7,18 +7,21 @@ query and temperature sliders on one prompt's attention (analysis.py) and draws 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from matplotlib.figure import Figure
 
-from .analysis import HeadView, PromptAttention, head_view, prompt_attention
+from .analysis import HeadView, PromptAttention, cross_prompt_attention, head_view, prompt_attention
 from .model import LanguageModel
 from .plots import figure_png, plot_head_view, plot_prompt_heads, plot_softmax_scales, prompt_heads_title
 from .tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     import ipywidgets
+
+    from .encoder import EncoderDecoder
 
 
 def softmax_explorer(scores: torch.Tensor, max_scale: float = 16.0) -> ipywidgets.interactive:
@@ -58,7 +61,11 @@ class AttentionExplorer:
         temperature: float = 1.0,
         dpi: float = 96,
     ):
-        head_view(prompt.scores, prompt.labels, layer, head, query, temperature)  # a clear error, not a clamp
+        # a clear error, not a clamp
+        head_view(
+            prompt.scores, prompt.labels, layer, head, query, temperature,
+            key_labels=prompt.key_labels, causal=prompt.causal,
+        )  # fmt: skip
         self.prompt = prompt
         self.dpi = dpi
         self._make_sliders(layer, head, query, temperature)
@@ -122,7 +129,7 @@ class AttentionExplorer:
         """Recompute the view from the sliders and redraw the visible tab."""
         self.view = head_view(
             self.prompt.scores, self.prompt.labels, self.layer.value, self.head.value, self.query.value,
-            self.temperature.value,
+            self.temperature.value, key_labels=self.prompt.key_labels, causal=self.prompt.causal,
         )  # fmt: skip
         self.figure = plot_head_view(self.view, title=False)  # the title is the HTML line above it
         self.image.value = figure_png(self.figure, self.dpi)
@@ -164,3 +171,20 @@ def attention_explorer(
 ) -> AttentionExplorer:
     """Explore what every head of `model` attends to in `text` (cropped to block_size, with a note)."""
     return AttentionExplorer(prompt_attention(model, tokenizer, text), layer, head, query, temperature)
+
+
+def cross_attention_explorer(
+    model: EncoderDecoder,
+    tokenizer: Tokenizer,
+    source: str,
+    target: str,
+    query_labels: Sequence[str] | None = None,
+    layer: int = 0,
+    head: int = 0,
+    query: int | None = None,
+    temperature: float = 1.0,
+) -> AttentionExplorer:
+    """Explore an encoder-decoder's cross-attention: rows are the target's tokens (as the decoder
+    reads them, or `query_labels`), columns the source's; no mask. See cross_prompt_attention."""
+    prompt = cross_prompt_attention(model, tokenizer, source, target, query_labels)
+    return AttentionExplorer(prompt, layer, head, query, temperature)

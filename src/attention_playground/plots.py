@@ -44,8 +44,12 @@ def draw_attention(
     vmax: float | None = None,
     annotate: bool = False,
     fontsize: float = 8,
+    key_labels: Sequence[str] | None = None,
 ) -> None:
-    """One (T_query, T_key) heatmap on `ax`: rows are the tokens that read, columns those read."""
+    """One (T_query, T_key) heatmap on `ax`: rows are the tokens that read, columns those read.
+
+    `labels` name both (self-attention), or only the rows where `key_labels` name the columns.
+    """
     weights = _as_2d(weights)
     Tq, Tk = weights.shape
     finite = weights[torch.isfinite(weights)]
@@ -53,8 +57,9 @@ def draw_attention(
     colormap = plt.get_cmap(cmap).with_extremes(bad=MASKED_COLOR)
     ax.imshow(shown.numpy(), cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if labels is not None:
-        rotation = 90 if max((len(label) for label in labels), default=0) > 1 else 0  # one char: upright
-        x_ticks = [(i, label) for i, label in enumerate(labels[-Tk:]) if label]  # "" means no tick
+        keys = labels if key_labels is None else key_labels
+        rotation = 90 if max((len(label) for label in keys), default=0) > 1 else 0  # one char: upright
+        x_ticks = [(i, label) for i, label in enumerate(keys[-Tk:]) if label]  # "" means no tick
         y_ticks = [(i, label) for i, label in enumerate(labels[-Tq:]) if label]
         ax.set_xticks(
             [i for i, _ in x_ticks], [lab for _, lab in x_ticks], rotation=rotation, fontsize=fontsize
@@ -89,10 +94,12 @@ def plot_attention(
     highlight_query: int | None = None,
     annotate: bool = False,
     size: float = 4.5,
+    key_labels: Sequence[str] | None = None,
 ) -> Figure:
-    """A heatmap of one head's (T, T) attention weights, labelled with the tokens."""
+    """A heatmap of one head's (Tq, Tk) attention weights, labelled with the tokens (the keys with
+    `key_labels` where they are not the queries, as in cross-attention)."""
     fig, ax = plt.subplots(figsize=(size, size), layout="constrained")
-    draw_attention(ax, weights, labels, title, highlight_query, annotate=annotate)
+    draw_attention(ax, weights, labels, title, highlight_query, annotate=annotate, key_labels=key_labels)
     plt.close(fig)  # returned, not shown: Jupyter displays it when it is a cell's value
     return fig
 
@@ -104,8 +111,9 @@ def plot_heads(
     size: float = 2.6,
     highlight: tuple[int, int] | None = None,
     highlight_query: int | None = None,
+    key_labels: Sequence[str] | None = None,
 ) -> Figure:
-    """Small heatmaps side by side: (nh, T, T) is one layer's heads; (L, nh, T, T) a grid.
+    """Small heatmaps side by side: (nh, Tq, Tk) is one layer's heads; (L, nh, Tq, Tk) a grid.
 
     `highlight=(layer, head)` frames one head in red; `highlight_query` outlines that row in each.
     """
@@ -123,7 +131,7 @@ def plot_heads(
             draw_attention(
                 ax, weights[layer, head], labels if show_labels else None,
                 f"layer {layer} head {head}" if L > 1 else f"head {head}",
-                highlight_query=highlight_query,
+                highlight_query=highlight_query, key_labels=key_labels,
             )  # fmt: skip
             ax.set_xlabel("")
             ax.set_ylabel("")
@@ -207,13 +215,20 @@ def draw_query_bars(
     query: int,
     top: Sequence[int] = (),
     fontsize: float = 8,
+    query_label: str | None = None,
+    causal: bool = True,
 ) -> None:
-    """The query's row of weights as bars over the tokens it may read; `top` positions in red."""
+    """The query's row of weights as bars over the tokens it may read; `top` positions in red.
+
+    `labels` are the keys'; `query_label` names the query where it is not a key (cross-attention).
+    Causal: the keys after the query are shaded (masked); otherwise every key may be read.
+    """
     weights = weights.detach().float().cpu().flatten()
     T = len(weights)
+    query_label = labels[query] if query_label is None else query_label
     colors = ["C3" if position in top else "C0" for position in range(T)]
     ax.bar(range(T), weights.numpy(), color=colors, width=0.8)
-    if query < T - 1:  # the positions after the query: the causal mask gives them weight 0
+    if causal and query < T - 1:  # the positions after the query: the causal mask gives them weight 0
         ax.axvspan(query + 0.5, T - 0.5, color=MASKED_COLOR, zorder=0)
         ax.text((query + T) / 2, 0.95, "future: masked", ha="center", va="top", fontsize=8, color="0.35")
     for position in top:
@@ -227,12 +242,39 @@ def draw_query_bars(
     rotation = 90 if max(len(label) for label in labels) > 1 else 0
     ticks = [(i, label) for i, label in enumerate(labels) if label]  # "" means no tick
     ax.set_xticks([i for i, _ in ticks], [lab for _, lab in ticks], fontsize=fontsize, rotation=rotation)
-    _emphasize_tick(ax.xaxis, query)
+    if causal:  # the query is one of the keys: its own position
+        _emphasize_tick(ax.xaxis, query)
     ax.set_xlim(-0.5, T - 0.5)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("weight", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_title(f"what query '{labels[query]}' (position {query}) reads", fontsize=10)
+    ax.set_title(f"what query '{query_label}' (position {query}) reads", fontsize=10)
+
+
+def _draw_three_heatmaps(
+    axes: tuple[Axes, Axes, Axes],
+    view: HeadView,
+    limit: float,
+    masked_title: str,
+    heatmap_args: dict[str, Any],
+) -> None:
+    """plot_head_view's heatmaps: raw scores, masked scores, softmax weights, sharing one row of labels."""
+    raw_ax, masked_ax, weights_ax = axes
+    draw_attention(
+        raw_ax, view.scores, title="scores q·k/√hs", cmap="RdBu_r", vmin=-limit, vmax=limit, **heatmap_args
+    )
+    draw_attention(
+        masked_ax, view.masked_scores, title=masked_title, cmap="RdBu_r",
+        vmin=-limit, vmax=limit, **heatmap_args,
+    )  # fmt: skip
+    draw_attention(
+        weights_ax, view.weights, title=f"softmax weights (temperature {view.temperature:.3g})",
+        vmin=0.0, vmax=1.0, **heatmap_args,
+    )  # fmt: skip
+    for ax in (masked_ax, weights_ax):  # same rows as the first heatmap: its labels serve all three
+        ax.set_ylabel("")
+        ax.tick_params(labelleft=False)
+    _emphasize_tick(raw_ax.yaxis, view.query)  # the query's row
 
 
 def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> Figure:
@@ -241,7 +283,8 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
 
     Laid out by hand (no constrained layout): the explorer redraws this at every slider move.
     """
-    wide = max(len(label) for label in view.labels) > 1  # GPT-2 pieces: rotated, longer tick labels
+    key_labels = view.labels if view.key_labels is None else view.key_labels
+    wide = max(len(label) for label in key_labels) > 1  # GPT-2 pieces: rotated, longer tick labels
     left, gap, colorbar_room = 0.75, 0.25, 0.9  # inches
     side = (width - left - gap - 2 * colorbar_room) / 3  # each heatmap is side x side inches
     below = 0.95 if wide else 0.55  # room for the key labels and axis label under the heatmaps
@@ -258,25 +301,17 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
     raw_ax, masked_ax, weights_ax = (fig.add_axes(rect(x, heat_y, side, side)) for x in xs)
     bars_ax = fig.add_axes(rect(left, bars_below, width - left - 0.3, bars_height))
     labels, fontsize = _thin_labels([_short(label) for label in view.labels], side, keep=view.query)
+    keep = view.query if view.causal else None  # the query's own column, where it is a key
+    keys, key_fontsize = _thin_labels([_short(label) for label in key_labels], side, keep=keep)
+    fontsize = min(fontsize, key_fontsize)
     finite = view.scores[torch.isfinite(view.scores)]
     limit = finite.abs().max().item() if finite.numel() else 1.0
     limit = limit or 1.0  # all-zero scores still get a colour scale
-    heatmap_args: dict[str, Any] = dict(labels=labels, highlight_query=view.query, fontsize=fontsize)
-    draw_attention(
-        raw_ax, view.scores, title="scores q·k/√hs", cmap="RdBu_r", vmin=-limit, vmax=limit, **heatmap_args
-    )
-    draw_attention(
-        masked_ax, view.masked_scores, title="after the causal mask (future: −∞)", cmap="RdBu_r",
-        vmin=-limit, vmax=limit, **heatmap_args,
-    )  # fmt: skip
-    draw_attention(
-        weights_ax, view.weights, title=f"softmax weights (temperature {view.temperature:.3g})",
-        vmin=0.0, vmax=1.0, **heatmap_args,
-    )  # fmt: skip
-    for ax in (masked_ax, weights_ax):  # same rows as the first heatmap: its labels serve all three
-        ax.set_ylabel("")
-        ax.tick_params(labelleft=False)
-    _emphasize_tick(raw_ax.yaxis, view.query)  # the query's row
+    heatmap_args: dict[str, Any] = dict(
+        labels=labels, key_labels=keys, highlight_query=view.query, fontsize=fontsize
+    )  # the same in all 3
+    masked_title = "after the causal mask (future: −∞)" if view.causal else "no mask: every key is read"
+    _draw_three_heatmaps((raw_ax, masked_ax, weights_ax), view, limit, masked_title, heatmap_args)
     scores_bar = fig.add_axes(rect(xs[1] + side + 0.1, heat_y + 0.1 * side, 0.12, 0.8 * side))
     weights_bar = fig.add_axes(rect(xs[2] + side + 0.1, heat_y + 0.1 * side, 0.12, 0.8 * side))
     fig.colorbar(masked_ax.images[0], cax=scores_bar).set_label("score", fontsize=8)
@@ -284,8 +319,11 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
     for bar in (scores_bar, weights_bar):
         bar.tick_params(labelsize=7)
     top_positions = [position for position, _, _ in view.top]
-    bar_labels, bar_fontsize = _thin_labels(view.labels, width - left - 0.3, keep=view.query)
-    draw_query_bars(bars_ax, view.weights[view.query], bar_labels, view.query, top_positions, bar_fontsize)
+    bar_labels, bar_fontsize = _thin_labels(key_labels, width - left - 0.3, keep=keep)
+    draw_query_bars(
+        bars_ax, view.weights[view.query], bar_labels, view.query, top_positions, bar_fontsize,
+        query_label=view.labels[view.query], causal=view.causal,
+    )  # fmt: skip
     if title:
         fig.suptitle(view.title, fontsize=11, y=1 - 0.12 / height, va="top")
     plt.close(fig)
@@ -301,7 +339,10 @@ def plot_prompt_heads(
     title: bool = True,
 ) -> Figure:
     """Every layer's heads over the prompt, at `temperature`: the explorer's "all heads" view."""
-    weights = masked_softmax(prompt.scores, temperature=temperature)  # (L, nh, T, T)
+    if prompt.causal:
+        weights = masked_softmax(prompt.scores, temperature=temperature)  # (L, nh, T, T)
+    else:  # an encoder or cross-attention: no mask
+        weights = torch.softmax(prompt.scores / temperature, dim=-1)  # (L, nh, Tq, Tk)
     return plot_heads(
         weights,
         prompt.labels,
@@ -309,6 +350,7 @@ def plot_prompt_heads(
         size,
         highlight,
         highlight_query,
+        prompt.key_labels,
     )
 
 
@@ -327,6 +369,25 @@ def prompt_heads_title(
     if highlight_query is not None:
         title += f"; query '{prompt.labels[highlight_query]}' (position {highlight_query}) outlined"
     return title
+
+
+def plot_alignment(prompts: Sequence[PromptAttention], layer: int = -1, size: float = 3.6) -> Figure:
+    """Cross-attention as an alignment: for each prompt (cross_prompt_attention), one layer's
+    weights averaged over its heads, rows (what the decoder writes) against the source's tokens."""
+    fig, axes = plt.subplots(
+        1, len(prompts), figsize=(size * len(prompts), size), squeeze=False, layout="constrained"
+    )
+    for ax, prompt in zip(axes[0], prompts, strict=True):
+        weights = prompt.weights[layer].mean(0)  # (Tq, Tk): the heads' average
+        draw_attention(ax, weights, prompt.labels, key_labels=prompt.key_labels, vmin=0.0, vmax=1.0)
+        source = "".join(prompt.key_labels or prompt.labels)
+        n_layer = prompt.weights.size(0)
+        ax.set_title(f"'{source}': layer {layer % n_layer}, mean of the heads", fontsize=10)
+        ax.set_xlabel("source (read from)", fontsize=8)
+        ax.set_ylabel("target (written)", fontsize=8)
+    fig.colorbar(axes[0][-1].images[0], ax=axes[0].tolist(), shrink=0.8, label="weight")
+    plt.close(fig)
+    return fig
 
 
 def figure_png(fig: Figure, dpi: float = 96) -> bytes:

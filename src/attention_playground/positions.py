@@ -1,19 +1,46 @@
-"""Where a token stands: the 2017 paper's sinusoidal positions (learned ones are an nn.Embedding)."""
+"""Sinusoidal positions, "Attention Is All You Need" (2017), as in Canziani's notebook:
+
+    PE[pos, 2i] = sin(pos / 10000^(2i/C)),   PE[pos, 2i+1] = cos(pos / 10000^(2i/C))
+
+Each pair of channels is a clock at its own speed, from one turn every 2π positions (i = 0) to one
+every 2π·10000 (i = C/2): no parameters, any length, and a fixed shift of position is a rotation of
+each pair, so "k positions before me" is the same linear map at every position.
+"""
 
 from __future__ import annotations
 
-import math
-
 import torch
+from torch import nn
+
+from .errors import ConfigError
 
 
-def sinusoidal_positions(T: int, C: int, start: int = 0) -> torch.Tensor:
-    """(T, C) table: PE[pos, 2i] = sin(pos / 10000^(2i/C)), PE[pos, 2i+1] = cos(pos / 10000^(2i/C))."""
-    if C % 2:
-        raise ValueError(f"sinusoidal positions need an even number of channels, got C={C}")
-    position = torch.arange(start, start + T, dtype=torch.float32)[:, None]  # (T, 1)
-    frequency = torch.exp(torch.arange(0, C, 2, dtype=torch.float32) * (-math.log(10000.0) / C))  # (C/2,)
-    table = torch.zeros(T, C)
-    table[:, 0::2] = torch.sin(position * frequency)  # even channels
-    table[:, 1::2] = torch.cos(position * frequency)  # odd channels
-    return table
+def sinusoidal_positions(T: int, C: int, start: int = 0, base: float = 10000.0) -> torch.Tensor:
+    """(T, C) table for positions start..start+T-1: sines in even channels, cosines in odd ones."""
+    if T < 1 or C < 1:
+        raise ConfigError(f"need T >= 1 positions and C >= 1 channels, got T={T}, C={C}")
+    position = torch.arange(start, start + T, dtype=torch.float64)[:, None]  # (T, 1)
+    frequency = base ** (-torch.arange(0, C, 2, dtype=torch.float64) / C)  # (ceil(C/2),) = 10000^(-2i/C)
+    angle = position * frequency  # (T, ceil(C/2))
+    table = torch.zeros(T, C, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angle)
+    table[:, 1::2] = torch.cos(angle[:, : C // 2])  # an odd C has one more sine than cosines
+    return table.float()
+
+
+class SinusoidalPositions(nn.Module):
+    """The table as a module: positions start..start+T-1 -> (T, C). A buffer, not a parameter."""
+
+    table: torch.Tensor
+
+    def __init__(self, max_len: int, n_embd: int):
+        super().__init__()
+        # not saved in the state dict: it is the same formula every time
+        self.register_buffer("table", sinusoidal_positions(max_len, n_embd), persistent=False)
+
+    def forward(self, T: int, start: int = 0) -> torch.Tensor:
+        if start + T > self.table.size(0):
+            raise ConfigError(
+                f"positions up to {start + T} asked of a table of {self.table.size(0)}: make it longer"
+            )
+        return self.table[start : start + T]  # (T, C)

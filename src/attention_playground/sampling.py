@@ -1,9 +1,15 @@
 """Sampling text: one loop that reads the whole cropped context at every step, or, for a model with
-a KV cache, only the newest token. The cache itself lives here too, beside the loop that fills it."""
+a KV cache, only the newest token. The cache itself lives here too, beside the loop that fills it.
+
+The loop is a generator, `stream_tokens`, so text can be shown as it is made (`stream_text`) and
+stopped at any point; `generate` collects what it yields.
+"""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -11,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, TokenizerError
 
 if TYPE_CHECKING:
     from .model import LanguageModel
@@ -67,13 +73,39 @@ class KVCache:
         self.length += n
 
 
+SEED_LIMIT = 2**64  # torch's generators take seeds in [0, 2**64)
+
+
+def check_seed(seed: object, name: str = "seed") -> None:
+    """A seed torch accepts, said in one line: a whole number in [0, 2**64)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{name}={seed!r} must be a whole number from 0 to 2**64 - 1")
+
+
 def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) -> None:
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens={max_new_tokens!r} must be a whole number >= 0")
-    if temperature < 0:
-        raise ConfigError(f"temperature={temperature!r} must be >= 0 (0 picks the likeliest token)")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ConfigError(
+            f"temperature={temperature!r} must be >= 0 and finite (0 picks the likeliest token)"
+        )
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k={top_k!r} must be >= 1, or None for no limit")
+
+
+def _check_context(model: LanguageModel, idx: torch.Tensor) -> None:
+    """idx is (B, T) token ids the model knows, with at least one token to continue."""
+    if idx.dim() != 2 or idx.size(1) == 0:
+        raise ConfigError(
+            f"generate needs a (B, T) tensor of token ids with T >= 1 to continue, got shape "
+            f"{tuple(idx.shape)}: start from at least one token (e.g. a newline)"
+        )
+    if idx.dtype != torch.long:
+        raise ConfigError(f"token ids must be a torch.long tensor, got {idx.dtype}")
+    low, high = int(idx.min()), int(idx.max())
+    if low < 0 or high >= model.vocab_size:
+        bad = low if low < 0 else high
+        raise TokenizerError(f"token id {bad} is outside the model's vocabulary (0..{model.vocab_size - 1})")
 
 
 def next_token(
@@ -95,7 +127,61 @@ def next_token(
     return torch.multinomial(probs, num_samples=1, generator=generator).to(logits.device)
 
 
-@torch.no_grad()
+def stream_tokens(
+    model: LanguageModel,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Yield max_new_tokens sampled tokens (B, 1), one at a time, continuing idx (B, T).
+
+    The arguments are checked here, at once; the tokens come from _sampling_loop as they are drawn.
+    """
+    _check_sampling(max_new_tokens, temperature, top_k)
+    _check_context(model, idx)
+    return _sampling_loop(model, idx, max_new_tokens, temperature, top_k, generator, use_cache)
+
+
+def _sampling_loop(
+    model: LanguageModel,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    generator: torch.Generator | None,
+    use_cache: bool,
+) -> Iterator[torch.Tensor]:
+    """The one sampling loop. It reads at most block_size of context and keeps no more than that,
+    so any length is safe to ask for and to stop. With the cache each new token runs through the
+    model alone (T = 1), which gives exactly the plain loop's tokens within block_size. Past it,
+    positions would shift at every step, so the cache restarts from the last block_size // 2 tokens.
+    """
+    block_size = model.block_size
+    cached = use_cache and model.supports_kv_cache
+    cache = None
+    with evaluating(model):
+        for _ in range(max_new_tokens):
+            with torch.no_grad():  # per step: a no_grad held across `yield` would leak to the caller
+                if not cached:
+                    context = idx if block_size is None else idx[:, -block_size:]  # what it can read
+                    logits, _ = model(context)  # (B, T, V)
+                elif cache is None or cache.length == block_size:  # the first step, or a full cache
+                    assert block_size is not None  # a model with a KV cache has a block size
+                    keep = block_size if cache is None else max(1, block_size // 2)
+                    cache = model.new_kv_cache(idx.size(0))
+                    logits, _ = model(idx[:, -keep:], kv_cache=cache)  # (B, keep, V)
+                else:
+                    logits, _ = model(idx[:, -1:], kv_cache=cache)  # (B, 1, V): only the newest token
+                token = next_token(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
+            idx = torch.cat((idx, token), dim=1)  # (B, T + 1)
+            if block_size is not None:
+                idx = idx[:, -block_size:]  # nothing older is ever read again
+            yield token
+
+
 def generate(
     model: LanguageModel,
     idx: torch.Tensor,
@@ -105,31 +191,55 @@ def generate(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
 ) -> torch.Tensor:
-    """Append max_new_tokens sampled tokens to idx (B, T), reading at most block_size of context.
+    """Append max_new_tokens sampled tokens to idx (B, T): stream_tokens, collected."""
+    tokens = list(stream_tokens(model, idx, max_new_tokens, temperature, top_k, generator, use_cache))
+    return torch.cat([idx, *tokens], dim=1)  # (B, T + max_new_tokens)
 
-    With the cache each new token runs through the model alone (T = 1), which gives exactly the plain
-    loop's tokens within block_size. Past it, positions would shift at every step, so the cache
-    restarts from the last block_size // 2 tokens.
+
+def _seeded(seed: int | None) -> torch.Generator | None:
+    if seed is None:
+        return None
+    check_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def stream_text(
+    model: LanguageModel,
+    tokenizer,
+    prompt: str = "\n",
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = 1337,
+    use_cache: bool = True,
+) -> Iterator[str]:
+    """The prompt, then its continuation piece by piece as it is sampled; joined, sample_text's text.
+
+    Bad arguments raise here, before anything is yielded. A GPT-2 token can end inside a character
+    (BPE works on bytes): its bytes wait until the character is whole, so no piece shows half of one.
     """
     _check_sampling(max_new_tokens, temperature, top_k)
-    block_size = model.block_size
-    cached = use_cache and model.supports_kv_cache
-    cache = None
-    with evaluating(model):
-        for _ in range(max_new_tokens):
-            if not cached:
-                context = idx if block_size is None else idx[:, -block_size:]  # crop to what it can read
-                logits, _ = model(context)  # (B, T, V)
-            elif cache is None or cache.length == block_size:  # the first step, or a full cache
-                assert block_size is not None  # a model with a KV cache has a block size
-                keep = block_size if cache is None else max(1, block_size // 2)
-                cache = model.new_kv_cache(idx.size(0))
-                logits, _ = model(idx[:, -keep:], kv_cache=cache)  # (B, keep, V)
-            else:
-                logits, _ = model(idx[:, -1:], kv_cache=cache)  # (B, 1, V): only the newest token
-            token = next_token(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
-            idx = torch.cat((idx, token), dim=1)  # (B, T + 1)
-    return idx
+    ids = tokenizer.encode(prompt or "\n")  # an unknown character is a TokenizerError here
+    idx = torch.tensor([ids], dtype=torch.long, device=model.device)  # (1, T)
+    tokens = stream_tokens(model, idx, max_new_tokens, temperature, top_k, _seeded(seed), use_cache)
+    return _pieces(tokenizer, prompt or "\n", tokens)
+
+
+def _pieces(tokenizer, prompt: str, tokens: Iterator[torch.Tensor]) -> Iterator[str]:
+    """The prompt, then each token's text: whole characters only."""
+    yield prompt
+    to_bytes = getattr(tokenizer, "decode_bytes", None)
+    if to_bytes is None:  # one token, one whole piece of text (characters)
+        for token in tokens:
+            yield tokenizer.decode(token[0].tolist())
+        return
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")  # holds a character's first bytes
+    for token in tokens:
+        piece = utf8.decode(to_bytes(token[0].tolist()))
+        if piece:
+            yield piece
+    if rest := utf8.decode(b"", final=True):
+        yield rest
 
 
 def sample_text(
@@ -146,6 +256,5 @@ def sample_text(
     _check_sampling(max_new_tokens, temperature, top_k)
     ids = tokenizer.encode(prompt or "\n")  # an unknown character is a TokenizerError here
     idx = torch.tensor([ids], dtype=torch.long, device=model.device)  # (1, T)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    out = generate(model, idx, max_new_tokens, temperature, top_k, generator, use_cache)
+    out = generate(model, idx, max_new_tokens, temperature, top_k, _seeded(seed), use_cache)
     return tokenizer.decode(out[0].tolist())

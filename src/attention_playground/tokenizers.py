@@ -130,6 +130,10 @@ class GPT2Tokenizer:
             raise TokenizerError(f"token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})")
         return self._encoding.decode(ids)
 
+    def decode_bytes(self, ids: list[int]) -> bytes:
+        """The tokens' UTF-8 bytes, which may end inside a character (stream_text completes it)."""
+        return self._encoding.decode_bytes([int(i) for i in ids])
+
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each token's own text (a piece of a character where BPE splits one)."""
         return [self._encoding.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids]
