@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from attention_playground import GPT, GPTConfig
+from attention_playground import GPT, PRESETS, GPTConfig
 from attention_playground.bench import (
     REFERENCE,
     BenchClock,
@@ -18,10 +18,12 @@ from attention_playground.bench import (
     linear_weights,
     main,
     matmul_probe,
+    plan_budget_runs,
     plan_runs,
     run_bench,
     split_loss,
 )
+from attention_playground.budget import UNBOUNDED
 from attention_playground.cli import build_parser
 from attention_playground.training import Trainer
 
@@ -131,7 +133,8 @@ def test_both_bench_command_lines_are_one(capsys):
         with pytest.raises(SystemExit):
             show_help()
     cli_help, module_help = capsys.readouterr().out.split("usage: python -m attention_playground.bench")
-    assert cli_help.split("[--compile]", 1)[1] == module_help.split("[--compile]", 1)[1]
+    last = "[--budget MINUTES]"  # the usage lines wrap at different places: compare after them
+    assert cli_help.split(last, 1)[1] == module_help.split(last, 1)[1]
 
 
 def test_the_bench_does_not_import_the_cli():
@@ -144,3 +147,44 @@ def test_reference_recipe_is_nanogpts():
     assert model == GPTConfig(vocab_size=65, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0)
     assert (train.batch_size, train.max_iters, train.learning_rate, train.min_lr) == (12, 2000, 1e-3, 1e-4)
     assert (train.warmup, train.eval_interval, train.eval_iters, train.dtype) == (100, 250, 20, "float32")
+
+
+def test_budget_runs_are_the_reference_and_the_budget_preset():
+    runs = plan_budget_runs(65, 300.0)
+    assert [(r.name, r.budget_seconds, r.stop_at) for r in runs] == [
+        ("reference", 300.0, UNBOUNDED),
+        ("budget preset", 300.0, UNBOUNDED),
+    ]
+    assert (runs[0].model_config, runs[0].train_config) == REFERENCE
+    assert runs[1].model_config == PRESETS["budget"].model_config(65)
+    assert runs[1].train_config == dataclasses.replace(PRESETS["budget"].train, device="cpu")
+    assert plan_budget_runs(65, 2.0, eval_iters=1)[1].train_config.eval_iters == 1
+
+
+def test_bench_budget_trains_both_recipes_for_the_same_time_in_turns(capsys):
+    results = run_bench(quick=True, steps=1, kv_tokens=1, probe_sizes=(32,), val_tokens=256,
+                        budget_seconds=2.0, budget_eval_iters=1)  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "--budget: the reference recipe and the budget preset, 0.0333333 minutes" in printed
+    for text in (
+        "cosine to 0.0001 over 2 s of its own time",
+        "best val",
+        "full val",
+        "budget preset: best val loss",
+    ):
+        assert text in printed
+    assert results.budget is not None and list(results.budget) == ["reference", "budget preset"]
+    assert results.budget_seconds == 2.0
+    for run in results.budget.values():
+        assert run.steps >= 1 and run.eval_steps[-1] == run.steps - 1, "each ends with an evaluation"
+        assert run.eval_seconds[-1] <= run.seconds
+        assert f"{min(run.val_loss):.4f}" in printed and f"{run.full_val:.4f}" in printed
+    assert results.budget["budget preset"].model_config.tie_weights
+    assert results.budget["reference"].model_config == REFERENCE[0]
+
+
+def test_bench_budget_is_off_unless_asked(capsys):
+    assert build_parser().parse_args(["bench"]).budget is None
+    assert build_parser().parse_args(["bench", "--budget", "5"]).budget == 5.0
+    assert main(["--budget", "0"]) == 1
+    assert "--budget 0: give a positive number of minutes" in capsys.readouterr().err

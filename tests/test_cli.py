@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from attention_playground import GPT2Tokenizer
 from attention_playground.cli import main
 
 
@@ -61,6 +62,7 @@ def test_sample_continues_the_prompt(trained, capsys):
         (["train", "--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
         (["train", "--max-iters", "0"], "argument --max-iters: must be >= 1"),
         (["train", "--tokenizer", "bpe"], "argument --tokenizer: invalid choice"),
+        (["train", "--minutes", "0"], "argument --minutes: must be > 0"),
     ],
 )
 def test_bad_option_values_exit_with_one_readable_line(args, message):
@@ -96,3 +98,67 @@ def test_help_explains_every_option():
     sample = run_cli("sample", "--help").stdout
     for option in ("--checkpoint", "--prompt", "--max-new-tokens", "--temperature", "--top-k", "--seed"):
         assert option in sample
+
+
+def test_minutes_trains_for_that_long_and_prints_the_best_val_loss(tmp_path, capsys):
+    code = main(["train", "--preset", "tiny", "--minutes", "0.03", "--out", str(tmp_path), "--no-progress",
+                 "--sample-tokens", "30"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "tiny preset:" in printed and "0.03 minutes" in printed
+    assert "\nbest val loss " in printed and "--- sample (30 tokens" in printed
+    assert (tmp_path / "ckpt.pt").is_file()
+
+
+def test_minutes_without_a_preset_is_the_budget_recipe(tmp_path, capsys, monkeypatch):
+    import attention_playground.budget as budget
+    from attention_playground import PRESETS, PlaygroundError
+
+    asked = {}
+
+    def fake_timed_run(config, splits, seconds, block_size, **kwargs):  # records, trains nothing
+        asked.update(config=config, seconds=seconds, block_size=block_size)
+        raise PlaygroundError("stopped by the test")
+
+    monkeypatch.setattr(budget, "timed_run", fake_timed_run)
+    assert main(["train", "--minutes", "5", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "budget preset:" in capsys.readouterr().out
+    assert asked["seconds"] == 300 and asked["config"] == PRESETS["budget"].train
+    assert asked["block_size"] == PRESETS["budget"].model_config(65).block_size
+    assert (tmp_path.parent / "budget-char").exists() is False  # --out, not the default folder, was used
+
+
+def test_minutes_takes_no_step_count_and_no_resume(tmp_path, capsys):
+    for extra in (["--max-iters", "5"], ["--resume"]):
+        assert main(["train", "--minutes", "1", "--out", str(tmp_path), *extra]) == 1
+        assert "--minutes lays one schedule over the time it gives" in capsys.readouterr().err
+
+
+def test_gpt2_trains_on_the_tokens_the_text_uses(tmp_path, shakespeare):
+    data = tmp_path / "play.txt"
+    data.write_text(shakespeare[:30_000], encoding="utf-8")
+    out = tmp_path / "run"
+    common = ("--preset", "tiny", "--data", str(data), "--out", str(out), "--no-progress")
+    result = run_cli("train", *common, "--tokenizer", "gpt2", "--max-iters", "4", "--sample-tokens", "10")
+    assert result.returncode == 0, result.stderr
+    vocab = len(set(GPT2Tokenizer().encode(shakespeare[:30_000])))
+    assert f"gpt2 tokenizer (vocab {vocab:,})" in result.stdout and "per character" in result.stdout
+    unknown = run_cli("sample", "--checkpoint", f"{out}/ckpt.pt", "--prompt", "my smartphone")
+    assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "GPT-2 token ' smartphone'" in unknown.stderr and "--tokenizer gpt2-full" in unknown.stderr
+    resumed = run_cli("train", *common, "--tokenizer", "gpt2-full", "--resume")
+    assert resumed.returncode == 1 and "with --tokenizer gpt2, not gpt2-full" in resumed.stderr
+
+
+def test_a_timed_run_resumes_for_a_number_of_steps(tmp_path, capsys):
+    from attention_playground.checkpoint import load_checkpoint
+
+    common = ["train", "--preset", "tiny", "--out", str(tmp_path), "--no-progress", "--sample-tokens", "0"]
+    assert main([*common, "--minutes", "0.01"]) == 0
+    capsys.readouterr()
+    assert main([*common, "--resume"]) == 1
+    assert "a run that --minutes timed: continue it for a number of steps" in capsys.readouterr().err
+    done = load_checkpoint(tmp_path / "last.pt").step + 1
+    assert main([*common, "--resume", "--max-iters", str(done + 3), "--change-settings"]) == 0
+    assert f"resuming {tmp_path / 'last.pt'} after step {done} of a --minutes run" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "last.pt").step + 1 == done + 3

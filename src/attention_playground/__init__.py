@@ -40,7 +40,14 @@ from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
 from .positions import SinusoidalPositions, sinusoidal_positions
 from .sampling import KVCache, generate, sample_text, stream_text
 from .show import show_source
-from .tokenizers import CharTokenizer, GPT2Tokenizer, encode_corpus, get_tokenizer, token_labels
+from .tokenizers import (
+    CharTokenizer,
+    CompactGPT2Tokenizer,
+    GPT2Tokenizer,
+    encode_corpus,
+    get_tokenizer,
+    token_labels,
+)
 from .training import Callback, History, Trainer, estimate_loss, learning_rate_at, train
 
 __version__ = "0.1.0"
@@ -56,6 +63,7 @@ __all__ = [
     "Callback",
     "CharTokenizer",
     "Checkpoint",
+    "CompactGPT2Tokenizer",
     "CheckpointError",
     "ConfigError",
     "CrossAttention",

@@ -13,6 +13,10 @@ For each it prints ms per step (median), tokens/s, achieved GFLOP/s and MFU agai
 matmul probe timed in between the slices, the process's peak memory, the val loss at every
 evaluation, and the wall time to reach val loss 1.886. Then the KV cache: tokens/s for 1,000 new
 tokens with and without it. It prints figures; it asserts nothing.
+
+With --budget N it also gives the `budget` preset (the recipe of `train --minutes N`) and the
+reference recipe N minutes each of their own wall time, in turns the same way, each with its
+schedule laid over the time (budget.py), and prints their best val losses side by side.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch
 from torch import nn
 
 from .argparsing import OneLineParser
+from .budget import UNBOUNDED, TimeBudget, budgeted
 from .config import PRESETS, GPTConfig, TrainConfig
 from .data import Splits, load_corpus, token_windows
 from .errors import PlaygroundError
@@ -135,17 +140,20 @@ def memory_window_peak() -> float:
 
 
 @torch.no_grad()
-def split_loss(model: nn.Module, data: torch.Tensor, block_size: int, max_tokens: int | None = None) -> float:
+def split_loss(
+    model: nn.Module, data: torch.Tensor, block_size: int, max_tokens: int | None = None, windows: int = 256
+) -> float:
     """Mean next-token loss over the whole split, cut into back-to-back windows of block_size.
 
     The same quantity estimate_loss samples with random windows, without its sampling noise.
+    `windows` at a time (fewer for a large vocabulary: the logits are windows x block_size x V).
     """
     data = data if max_tokens is None else data[: max_tokens + 1]
     n = (len(data) - 1) // block_size
     total = 0.0
     with evaluating(model):
-        for first in range(0, n, 256):
-            starts = torch.arange(first, min(n, first + 256)) * block_size
+        for first in range(0, n, windows):
+            starts = torch.arange(first, min(n, first + windows)) * block_size
             x, y = token_windows(data, starts, block_size)  # (B, T) each
             _, loss = model(x, y)
             total += loss.item() * len(starts)
@@ -195,6 +203,8 @@ class Run:
     model_config: GPTConfig
     train_config: TrainConfig
     stop_at: int  # steps to run (max_iters, or fewer for --quick: the schedule stays the same)
+    budget_seconds: float | None = None  # or: this many seconds of its own time (TimeBudget)
+    budget: TimeBudget | None = field(init=False, default=None)
     model: GPT = field(init=False)
     trainer: Trainer = field(init=False)
     clock: BenchClock = field(init=False)
@@ -205,10 +215,17 @@ class Run:
         torch.manual_seed(self.train_config.seed)
         self.model = GPT(self.model_config)
         self.clock = BenchClock(self.stop_at, slice_seconds)
-        self.trainer = Trainer(self.model, splits, self.train_config, callbacks=[self.clock])
+        if self.budget_seconds is None:
+            self.trainer = Trainer(self.model, splits, self.train_config, callbacks=[self.clock])
+            return
+        self.budget = TimeBudget(self.budget_seconds)
+        config = budgeted(self.train_config)
+        self.trainer = Trainer(self.model, splits, config, callbacks=[self.clock, self.budget])
 
     @property
     def done(self) -> bool:
+        if self.budget is not None:
+            return self.budget.finished
         return self.trainer.step >= self.stop_at
 
     def run_slice(self) -> None:
@@ -237,6 +254,21 @@ def plan_runs(vocab_size: int, *, quick: bool, compile: bool, steps: int | None)
         if compile:
             train_config = dataclasses.replace(train_config, compile=True)
         runs.append(Run(name, model_config, train_config, stop_at))
+    return runs
+
+
+def plan_budget_runs(vocab_size: int, seconds: float, *, eval_iters: int | None = None) -> list[Run]:
+    """The reference recipe and the budget preset, `seconds` of their own time each (--budget)."""
+    budget = PRESETS["budget"]
+    recipes = [
+        ("reference", *REFERENCE),
+        ("budget preset", budget.model_config(vocab_size), dataclasses.replace(budget.train, device="cpu")),
+    ]
+    runs = []
+    for name, model_config, train_config in recipes:
+        if eval_iters is not None:
+            train_config = dataclasses.replace(train_config, eval_iters=eval_iters)
+        runs.append(Run(name, model_config, train_config, UNBOUNDED, budget_seconds=seconds))
     return runs
 
 
@@ -278,7 +310,13 @@ def train_interleaved(
     for run in runs:
         run.start(splits, slice_seconds)
         out(f"  {run.name}: {_describe(run)}")
-    out("training both runs" + (" (about 2-3 minutes on 2 cores)..." if runs[0].stop_at >= 2000 else "..."))
+    if runs[0].budget_seconds is not None:
+        out(f"training both runs ({len(runs) * runs[0].budget_seconds / 60:g} minutes in all, in turns)...")
+    else:
+        out(
+            "training both runs"
+            + (" (about 2-3 minutes on 2 cores)..." if runs[0].stop_at >= 2000 else "...")
+        )
     interleave(runs, probe, probe_every=10.0)
     probe()
     return probes
@@ -336,6 +374,8 @@ class BenchResult:
     kv_cache: dict[str, CacheResult]  # "lecture-sized (untrained)", "cpu preset (trained)"
     time_ratio: float | None  # the cpu preset's time to TARGET_VAL_LOSS over the reference's
     seconds: float  # the whole bench
+    budget: dict[str, RunResult] | None = None  # --budget: "reference", "budget preset"
+    budget_seconds: float | None = None  # each budget run's own wall time allowed
 
 
 def first_reaching(run: Run, target: float) -> tuple[int, float] | None:
@@ -428,6 +468,14 @@ def _shape(c: GPTConfig) -> str:
 
 def _describe(run: Run) -> str:
     t = run.train_config
+    if run.budget is not None:
+        c = run.model_config
+        return (
+            f"{_shape(c)}, {run.model.num_params() / 1e6:.2f}M params, dropout {c.dropout:g}, tied "
+            f"{'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, AdamW lr {t.learning_rate:g} "
+            f"(warmup {t.warmup} steps, cosine to {t.min_lr:g} over {run.budget.seconds:g} s of its own "
+            f"time), {t.eval_iters} eval batches every {run.budget.eval_every:g} s and at the end"
+        )
     return (
         f"{_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch {t.batch_size}, "
         f"AdamW lr {t.learning_rate:g} (warmup {t.warmup}, cosine to {t.min_lr:g} at step {t.max_iters}), "
@@ -528,6 +576,65 @@ def print_kv_cache_table(
     _table(rows, out)
 
 
+def print_budget_section(
+    runs: dict[str, RunResult], seconds: float, probe_gflops: float, out: Callable[[str], None]
+) -> None:
+    """The --budget runs: one row each, their val at each evaluation, and the line that compares them."""
+    out("")
+    out(f"{seconds / 60:g} minutes each (matmul probe median {probe_gflops:.1f} GFLOP/s)")
+    rows = [["run", "model", "params", "dropout", "tied", "batch", "lr", "steps", "ms/step", "tokens/s",
+             "MFU", "wall s", "best val", "full val"]]  # fmt: skip
+    for name, r in runs.items():
+        c, t = r.model_config, r.train_config
+        rows.append([
+            name, _shape(c), f"{r.params / 1e6:.2f}M", f"{c.dropout:g}", "yes" if c.tie_weights else "no",
+            str(t.batch_size), f"{t.learning_rate:g}", str(r.steps), f"{r.ms_per_step:.1f}",
+            f"{r.tokens_per_s:,.0f}", f"{r.mfu:.0%}", f"{r.seconds:.1f}", f"{min(r.val_loss):.4f}",
+            f"{r.full_val:.4f}",
+        ])  # fmt: skip
+    _table(rows, out)
+    out("")
+    out("val loss at each evaluation (step, seconds of the run so far)")
+    rows = [["eval", *runs]]
+    for i in range(max(len(r.val_loss) for r in runs.values())):
+        cells = [
+            f"{r.val_loss[i]:.4f} (step {r.eval_steps[i] + 1}, {r.eval_seconds[i]:.1f} s)"
+            if i < len(r.val_loss)
+            else ""
+            for r in runs.values()
+        ]
+        rows.append([str(i + 1), *cells])
+    _table(rows, out)
+    reference, ours = runs["reference"], runs["budget preset"]
+    out(
+        f"budget preset: best val loss {min(ours.val_loss):.4f} (full val {ours.full_val:.4f}) against the "
+        f"reference recipe's {min(reference.val_loss):.4f} ({reference.full_val:.4f}), {seconds / 60:g} "
+        "minutes of wall time each"
+    )
+
+
+def run_budget(
+    splits: Splits,
+    vocab_size: int,
+    seconds: float,
+    *,
+    probe_sizes: Sequence[int],
+    val_tokens: int | None,
+    slice_seconds: float,
+    eval_iters: int | None,
+    out: Callable[[str], None],
+) -> dict[str, RunResult]:
+    """--budget: the reference and the budget preset, `seconds` of their own time each, in turns."""
+    out("")
+    out(f"--budget: the reference recipe and the budget preset, {seconds / 60:g} minutes of wall time each")
+    runs = plan_budget_runs(vocab_size, seconds, eval_iters=eval_iters)
+    probes = train_interleaved(runs, splits, probe_sizes, slice_seconds, out)
+    probe_gflops = statistics.median(probes)
+    results = {run.name: run_result(run, probe_gflops, splits.val, val_tokens) for run in runs}
+    print_budget_section(results, seconds, probe_gflops, out)
+    return results
+
+
 # ---------------------------------------------------------------------------------------------
 # The bench, and its one command line
 
@@ -541,13 +648,17 @@ def run_bench(
     probe_sizes: Sequence[int] = (1024, 2048),
     val_tokens: int | None = None,
     slice_seconds: float = 1.0,
+    budget_seconds: float | None = None,
+    budget_eval_iters: int | None = None,
     out: Callable[[str], None] = print,
 ) -> BenchResult:
     """Run the benchmark and print it; returns its figures.
 
     quick: the same two recipes, stopped after 200 and 100 steps (their schedules unchanged), and
     200 new tokens for the KV cache. compile: both runs torch.compile their model. steps /
-    kv_tokens / probe_sizes / val_tokens shrink it further (the tests use them).
+    kv_tokens / probe_sizes / val_tokens shrink it further (the tests use them). budget_seconds:
+    then the reference and the budget preset train that long each (--budget; budget_eval_iters
+    shrinks their evaluations, for the tests).
     """
     began = time.perf_counter()
     corpus = load_corpus("tinyshakespeare", "char")
@@ -562,9 +673,15 @@ def run_bench(
     print_val_by_step(results, ratio, out)
     cache = kv_cache_results(runs[1].model, kv_tokens)
     print_kv_cache_table(cache, kv_tokens, out)
+    budget = None
+    if budget_seconds is not None:
+        budget = run_budget(
+            corpus.splits, corpus.tokenizer.vocab_size, budget_seconds, probe_sizes=probe_sizes,
+            val_tokens=val_tokens, slice_seconds=slice_seconds, eval_iters=budget_eval_iters, out=out,
+        )  # fmt: skip
     seconds = time.perf_counter() - began
     out(f"\nbench took {seconds:.0f} s")
-    return BenchResult(probe_gflops, probes, results, cache, ratio, seconds)
+    return BenchResult(probe_gflops, probes, results, cache, ratio, seconds, budget, budget_seconds)
 
 
 DESCRIPTION = (
@@ -587,11 +704,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="torch.compile both runs (about 25 s each: in their wall time, not in ms/step, a median)",
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        metavar="MINUTES",
+        default=None,
+        help="then train the budget preset (train --minutes' recipe) and the reference recipe MINUTES "
+        "of wall time each, in turns, and compare their best val loss (adds 2 x MINUTES; off by default)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> BenchResult:
     """The bench as the command line asked for it."""
-    return run_bench(quick=args.quick, compile=args.compile)
+    if args.budget is not None and not args.budget > 0:
+        raise PlaygroundError(f"--budget {args.budget:g}: give a positive number of minutes")
+    budget_seconds = None if args.budget is None else args.budget * 60
+    return run_bench(quick=args.quick, compile=args.compile, budget_seconds=budget_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

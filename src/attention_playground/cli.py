@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .training import History
 
 DEFAULT_PRESET, DEFAULT_DATA, DEFAULT_TOKENIZER = "cpu", "tinyshakespeare", "char"
+BUDGET_PRESET = "budget"  # the default preset of a run that --minutes times
 SEED_MAX = 2**64 - 1  # torch's generators take seeds in [0, 2**64)
 # TrainConfig fields with an option: --resume takes them from the checkpoint (see _refuse_changes).
 TRAINING_OPTIONS = {
@@ -105,7 +107,13 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
         choices=list(PRESETS),
         help="model and training sizes: "
         + "; ".join(f"{p.name}: {p.about}" for p in PRESETS.values())
-        + f" (default: {DEFAULT_PRESET})",
+        + f" (default: {DEFAULT_PRESET}, or {BUDGET_PRESET} with --minutes)",
+    )
+    train.add_argument(
+        "--minutes",
+        type=_number(float, 0, strict=True),
+        help="train for this many minutes of wall time, the schedule laid over them by the clock "
+        "(instead of the preset's steps)",
     )
     train.add_argument(
         "--data",
@@ -115,7 +123,8 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--tokenizer",
         choices=TOKENIZERS,
-        help="char: one token per character; gpt2: tiktoken's GPT-2 BPE (default: char)",
+        help="char: one token per character; gpt2: tiktoken's GPT-2 BPE over the tokens the text uses; "
+        "gpt2-full: all 50,257 GPT-2 tokens (default: char)",
     )
     train.add_argument(
         "--out", default=None, help="folder for the run's checkpoints (default: runs/<preset>-<tokenizer>)"
@@ -207,6 +216,7 @@ class _Run:
     config: TrainConfig
     preset: str | None = None
     resume: Checkpoint | None = None
+    minutes: float | None = None  # --minutes: wall time, not config.max_iters, ends the run
 
     @property
     def run_info(self) -> dict[str, Any]:
@@ -216,7 +226,7 @@ class _Run:
 def _train(args: argparse.Namespace) -> None:
     from .training import checkpoint_file
 
-    out = Path(args.out or f"runs/{args.preset or DEFAULT_PRESET}-{args.tokenizer or DEFAULT_TOKENIZER}")
+    out = Path(args.out or f"runs/{_preset_name(args)}-{args.tokenizer or DEFAULT_TOKENIZER}")
     _check_flags(args, out)
     with _claim(out):
         run = _resumed_run(args, out) if args.resume else _new_run(args, out)
@@ -231,10 +241,20 @@ def _check_flags(args: argparse.Namespace, out: Path) -> None:
     """The flags that contradict each other, or the folder, refused before anything is touched."""
     if args.resume and args.force:
         raise PlaygroundError("--resume continues the run in --out and --force replaces it: pass one of them")
+    if args.minutes is not None and (args.max_iters is not None or args.resume):
+        raise PlaygroundError(
+            "--minutes lays one schedule over the time it gives: it takes no --max-iters and no --resume "
+            "(continue a run with --resume, --max-iters and --change-settings instead)"
+        )
     if args.change_settings and not args.resume:
         raise PlaygroundError("--change-settings only goes with --resume: a new run takes any settings")
     if args.resume and not out.is_dir():
         raise PlaygroundError(f"--resume: there is no run in {out} to continue: train without --resume")
+
+
+def _preset_name(args: argparse.Namespace) -> str:
+    """--preset, else the budget preset with --minutes, else the default one."""
+    return args.preset or (BUDGET_PRESET if args.minutes is not None else DEFAULT_PRESET)
 
 
 @contextlib.contextmanager
@@ -268,7 +288,7 @@ def _new_run(args: argparse.Namespace, out: Path) -> _Run:
             f"{held[0]} already holds a checkpoint: pass --resume to continue it, --force to "
             "replace it, or choose another --out"
         )
-    preset = get_preset(args.preset or DEFAULT_PRESET)
+    preset = get_preset(_preset_name(args))
     return _Run(
         out=out,
         label=f"{preset.name} preset",
@@ -276,6 +296,7 @@ def _new_run(args: argparse.Namespace, out: Path) -> _Run:
         tokenizer_name=args.tokenizer or DEFAULT_TOKENIZER,
         config=_train_config(preset.train, args),
         preset=preset.name,
+        minutes=args.minutes,
     )
 
 
@@ -293,6 +314,7 @@ def _train_config(base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
 
 def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
     from .checkpoint import load_checkpoint
+    from .tokenizers import tokenizer_choice
     from .training import checkpoint_file, latest_file
 
     path = latest_file(out) if latest_file(out).is_file() else checkpoint_file(out)
@@ -304,8 +326,10 @@ def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
     if checkpoint.train_config is None:
         raise PlaygroundError(f"{path} holds no training settings, so it cannot be resumed: start a new run")
     info = checkpoint.run_info or {}
+    saved = _untimed(checkpoint.train_config, path, args)
     _refuse_changes(args, path, checkpoint, info)
-    print(f"resuming {path} after step {checkpoint.step + 1} of {checkpoint.train_config.max_iters}")
+    of = "a --minutes run" if saved is not checkpoint.train_config else saved.max_iters
+    print(f"resuming {path} after step {checkpoint.step + 1} of {of}")
     if checkpoint.trainer_state is None:
         print(f"note: {path} predates exact resume: the rest of the run draws fresh batches")
     preset = info.get("preset")
@@ -313,19 +337,36 @@ def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
         out=out,
         label=f"{preset} preset" if preset else f"{path}'s model",
         data=info.get("data") or args.data or DEFAULT_DATA,
-        tokenizer_name=checkpoint.tokenizer.name,
-        config=_train_config(checkpoint.train_config, args),
+        tokenizer_name=tokenizer_choice(checkpoint.tokenizer),
+        config=_train_config(saved, args),
         preset=preset,
         resume=checkpoint,
     )
 
 
+def _untimed(saved: TrainConfig, path: Path, args: argparse.Namespace) -> TrainConfig:
+    """A --minutes run's settings, which time ended, with a step count's evaluations to go on by."""
+    from .budget import UNBOUNDED
+    from .config import PRESETS
+
+    if saved.max_iters < UNBOUNDED:
+        return saved
+    if args.max_iters is None or not args.change_settings:
+        raise PlaygroundError(
+            f"{path} is a run that --minutes timed: continue it for a number of steps with --max-iters N "
+            "--change-settings"
+        )
+    return dataclasses.replace(saved, eval_interval=PRESETS[DEFAULT_PRESET].train.eval_interval)
+
+
 def _refuse_changes(args: argparse.Namespace, path: Path, checkpoint: Checkpoint, info: dict) -> None:
     """--resume continues the run as it was: an option that says otherwise is refused in one line."""
+    from .tokenizers import tokenizer_choice
+
     fixed = {
         "--preset": (args.preset, info.get("preset")),
         "--data": (args.data, info.get("data")),
-        "--tokenizer": (args.tokenizer, checkpoint.tokenizer.name),
+        "--tokenizer": (args.tokenizer, tokenizer_choice(checkpoint.tokenizer)),
     }
     for option, (given, saved) in fixed.items():
         if given is not None and saved is not None and given != saved:
@@ -348,7 +389,7 @@ def _prepare(run: _Run) -> tuple[str, Any, Any, Any]:
     from .data import load_text, split
     from .device import set_seed
     from .gpt import GPT
-    from .tokenizers import encode_corpus, get_tokenizer
+    from .tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
 
     text = load_text(run.data)
     if run.resume is not None:
@@ -363,8 +404,9 @@ def _prepare(run: _Run) -> tuple[str, Any, Any, Any]:
     splits = split(encode_corpus(text, tokenizer))
     print(
         f"{run.label}: {model.num_params() / 1e6:.2f}M parameters, "
-        f"{tokenizer.name} tokenizer (vocab {tokenizer.vocab_size:,}), "
-        f"{len(splits.train):,} train / {len(splits.val):,} val tokens, {run.config.max_iters} steps"
+        f"{tokenizer_choice(tokenizer)} tokenizer (vocab {tokenizer.vocab_size:,}), "
+        f"{len(splits.train):,} train / {len(splits.val):,} val tokens, "
+        + (f"{run.minutes:g} minutes" if run.minutes is not None else f"{run.config.max_iters} steps")
     )
     return text, model, tokenizer, splits
 
@@ -385,9 +427,9 @@ def _fit(args: argparse.Namespace, run: _Run, model: Any, tokenizer: Any, splits
         SaveBestCheckpoint(checkpoint_file(run.out), tokenizer, overwrite=args.force, run_info=run.run_info),
         SaveLatestCheckpoint(latest_file(run.out), tokenizer, overwrite=args.force, run_info=run.run_info),
     ]
-    callbacks = ([] if args.no_progress else [bar]) + savers
+    config, ahead = _timing(args, run, model, splits, bar)
     # The Trainer checks here, before the first step, that --out has room for both files.
-    trainer = Trainer(model, splits, run.config, tokenizer=tokenizer, resume=run.resume, callbacks=callbacks)
+    trainer = Trainer(model, splits, config, tokenizer=tokenizer, resume=run.resume, callbacks=ahead + savers)
     if args.force:  # only now, once the new run can start: the old run's files go
         for saver in savers:
             saver.path.unlink(missing_ok=True)
@@ -395,6 +437,21 @@ def _fit(args: argparse.Namespace, run: _Run, model: Any, tokenizer: Any, splits
         return trainer.run()
     finally:
         bar.close()
+
+
+def _timing(
+    args: argparse.Namespace, run: _Run, model: Any, splits: Any, bar: Any
+) -> tuple[TrainConfig, list[Any]]:
+    """The config to train with and the callbacks ahead of the savers: the progress bar, or with
+    --minutes the TimeBudget that lays the schedule over the clock (and its own bar)."""
+    from .budget import timed_run
+
+    if run.minutes is None:
+        return run.config, [] if args.no_progress else [bar]
+    config, callbacks = timed_run(
+        run.config, splits, run.minutes * 60, model.block_size, progress=not args.no_progress
+    )
+    return config, list(callbacks)
 
 
 def _report(history: History, text: str, tokenizer: Any, splits: Any, path: Path) -> None:

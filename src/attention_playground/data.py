@@ -166,7 +166,7 @@ class Corpus(NamedTuple):
 def load_corpus(
     source: str | os.PathLike = TINY_SHAKESPEARE, tokenizer: str = "char", val_fraction: float = 0.1
 ) -> Corpus:
-    """load_text -> a tokenizer ('char' built from the text, or 'gpt2') -> encode -> split."""
+    """load_text -> a tokenizer ('char' or 'gpt2', built from the text, or 'gpt2-full') -> encode -> split."""
     text = load_text(source)
     tok = get_tokenizer(tokenizer, text)
     return Corpus(text, tok, split(encode_corpus(text, tok), val_fraction))

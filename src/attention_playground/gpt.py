@@ -149,8 +149,16 @@ class EmbeddingLanguageModel(LanguageModel):
             return table[start : start + T]
         return sinusoidal_positions(T, self.config.n_embd, start).to(table)
 
+    def tie_output_to_embedding(self, lm_head: nn.Linear) -> None:
+        """With config.tie_weights, lm_head's (V, C) weight becomes the token table itself, as in GPT-2."""
+        if self.config.tie_weights:
+            lm_head.weight = self.token_embedding.weight  # one Parameter: trained, saved, counted once
+
     def num_params(self, embeddings: bool = True) -> int:
-        """All parameters, or (embeddings=False) those outside the token and position tables."""
+        """All parameters, or (embeddings=False) those outside the token and position tables.
+
+        A tied lm_head is the token table, so it is counted once, and not at all without embeddings.
+        """
         n = super().num_params()
         if not embeddings:
             n -= self.token_embedding.weight.numel()
@@ -173,6 +181,7 @@ class GPT(EmbeddingLanguageModel):
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias) if config.norm == "pre" else nn.Identity()
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
         self.apply(init_weights)
+        self.tie_output_to_embedding(self.lm_head)
 
     def forward(
         self,
@@ -236,6 +245,7 @@ class AttentionLanguageModel(EmbeddingLanguageModel):
         self.ffwd = FeedForward(config) if feed_forward else None
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
         self.apply(init_weights)
+        self.tie_output_to_embedding(self.lm_head)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None

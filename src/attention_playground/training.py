@@ -14,7 +14,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +189,10 @@ class Trainer:
         self.autocast = autocast_context(self.device, config.dtype)
         parallel = distributed.data_parallel(model, self.device)  # DDP under torchrun, else the model
         self.compiled_model = torch.compile(parallel) if config.compile else parallel  # or itself
-        self._stop_requested = False
+        # (step, config) -> the learning rate of that step; a callback may lay another schedule over
+        # the run (budget.TimeBudget sets one by elapsed time)
+        self.lr_schedule: Callable[[int, TrainConfig], float] = learning_rate_at
+        self._stop_requested = self._eval_requested = False
         self._clock_began, self._seconds_before = 0.0, 0.0
 
     def _check_savers(self, resuming: bool) -> None:
@@ -250,6 +253,10 @@ class Trainer:
         """End run() after the current step and its evaluation; the next run() continues."""
         self._stop_requested = True
 
+    def request_eval(self) -> None:
+        """Evaluate after the current step, whether or not eval_interval says so."""
+        self._eval_requested = True
+
     def run(self) -> History:
         """Train until max_iters, or until a callback asks to stop; returns the history so far."""
         config, history = self.config, self.history
@@ -264,7 +271,9 @@ class Trainer:
                 history.step_losses.append(loss)
                 self._tick()
                 self._fire("on_step", step, loss)
-                if self.step % config.eval_interval == 0 or self.done:
+                self._eval_requested = distributed.any_rank(self._eval_requested)  # each rank's clock asks
+                if self._eval_requested or self.step % config.eval_interval == 0 or self.done:
+                    self._eval_requested = False
                     losses = self.evaluate(step)
                     self._tick()
                     self._fire("on_eval", step, losses)
@@ -280,7 +289,7 @@ class Trainer:
         scaled so that their gradients add up to the mean's; DDP averages the ranks' gradients.
         """
         config, optimizer, step = self.config, self.optimizer, self.step
-        lr = learning_rate_at(step, config)
+        lr = self.lr_schedule(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = get_batch(self.data.train, config.batch_size, self.block_size, self.generator)  # (B, T)

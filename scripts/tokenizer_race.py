@@ -1,0 +1,191 @@
+"""Seed 000's experiment: characters against GPT-2 tokens, the same wall time each, samples before and after.
+
+    python scripts/tokenizer_race.py                      # 5 minutes each: about 11 minutes on 2 cores
+    python scripts/tokenizer_race.py --minutes 1 --no-write
+    python scripts/tokenizer_race.py --contestants char,gpt2,gpt2-full   # and all 50,257 GPT-2 tokens
+
+Each contestant is the `budget` preset's model (the recipe of `train --minutes N`) over one
+tokenizer's vocabulary, trained on Tiny Shakespeare for the same wall time (budget.TimeBudget, its
+evaluations included), one after another, from the same seed. Before training and after it (from
+the best checkpoint, as `train` samples) each writes a sample of about the same number of
+characters. The table: parameters, tokens/s, the best model's loss over its whole val split per
+token, the val split's characters per token, and their ratio, nats per character: the one loss
+the tokenizers share. The table and the samples go to stdout and into README.md between
+`<!-- tokenizer-race:start -->` and `<!-- tokenizer-race:end -->`. Nothing in them is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import attention_playground as ap
+from attention_playground.bench import split_loss
+from attention_playground.budget import train_for
+from attention_playground.sampling import sample_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ladder import cpu_name  # noqa: E402  # the scripts share it
+
+ROOT = Path(__file__).resolve().parents[1]
+README_BLOCK = re.compile(r"(<!-- tokenizer-race:start -->\n).*?(<!-- tokenizer-race:end -->)", re.DOTALL)
+TITLES = {"char": "characters", "gpt2": "GPT-2 tokens, compact", "gpt2-full": "GPT-2 tokens, all 50,257"}
+
+
+@dataclass
+class Entry:
+    name: str  # char, gpt2 or gpt2-full
+    vocab_size: int
+    parameters: int
+    steps: int
+    tokens_per_second: float
+    val_per_token: float  # the best checkpoint over the whole val split
+    chars_per_token: float  # of the val split
+    before: str  # a sample of the untrained model
+    after: str  # and of the best checkpoint
+
+    @property
+    def val_per_char(self) -> float:
+        return self.val_per_token / self.chars_per_token
+
+
+def race(name: str, text: str, seconds: float, sample_chars: int, seed: int) -> Entry:
+    """Train one contestant for `seconds` and sample it before and after."""
+    tokenizer = ap.get_tokenizer(name, text)
+    splits = ap.split(ap.encode_corpus(text, tokenizer))
+    chars_per_token = len(tokenizer.decode(splits.val.tolist())) / len(splits.val)
+    sample_tokens = round(sample_chars / chars_per_token)  # about sample_chars characters for each
+    preset = ap.get_preset("budget")
+    ap.set_seed(seed)
+    model = ap.GPT(preset.model_config(tokenizer.vocab_size))
+    before = sample_text(model, tokenizer, "\n", sample_tokens, 0.8, None, seed)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ckpt.pt"
+        config = dataclasses.replace(preset.train, seed=seed, device="cpu")
+        history = train_for(model, splits, config, seconds, tokenizer=tokenizer, checkpoint_path=path)
+        best = ap.load_checkpoint(path).model
+    windows = max(1, 2**24 // (best.block_size * tokenizer.vocab_size))  # 64 MB of logits at a time
+    return Entry(
+        name=name,
+        vocab_size=tokenizer.vocab_size,
+        parameters=model.num_params(),
+        steps=len(history.step_losses),
+        tokens_per_second=history.tokens_per_second,
+        val_per_token=split_loss(best, splits.val, best.block_size, windows=windows),
+        chars_per_token=chars_per_token,
+        before=before,
+        after=sample_text(best, tokenizer, "\n", sample_tokens, 0.8, None, seed),
+    )
+
+
+def table(entries: list[Entry]) -> str:
+    rows = [
+        "| tokenizer | vocab | parameters | steps | tokens/s | val per token | characters per token "
+        "| val per character |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in entries:
+        rows.append(
+            f"| {TITLES[e.name]} (`--tokenizer {e.name}`) | {e.vocab_size:,} | {e.parameters:,} "
+            f"| {e.steps:,} | {e.tokens_per_second:,.0f} | {e.val_per_token:.4f} | {e.chars_per_token:.3f} "
+            f"| {e.val_per_char:.4f} |"
+        )
+    return "\n".join(rows)
+
+
+def samples(entries: list[Entry]) -> str:
+    parts = []
+    for e in entries:
+        for when, text in (("untrained", e.before), ("after training", e.after)):
+            parts.append(f"**{TITLES[e.name]}, {when}:**\n\n```\n{text.strip(chr(10))}\n```")
+    return "\n\n".join(parts)
+
+
+def machine() -> str:
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    return (
+        f"{cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, Python {platform.python_version()}, {date}"
+    )
+
+
+def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
+    preset = ap.get_preset("budget")
+    c = preset.model
+    return (
+        f"{table(entries)}\n\n"
+        f"Written by `{command}`: each model trained {minutes:g} minutes of wall time (its evaluations "
+        f"included), one after another, seed {seed}: the `budget` preset's model ({c.n_layer} layers, "
+        f"{c.n_head} heads, {c.n_embd} channels, block {c.block_size} tokens, dropout {c.dropout:g}, "
+        f"output layer tied to the token table) and its training (`train --minutes {minutes:g}`). "
+        "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
+        "val per character = val per token / that split's characters per token; tokens/s: tokens "
+        "trained on over the wall time, evaluations included. Samples: 0.8 "
+        f"temperature, about the same number of characters each. Measured on {machine()}.\n\n"
+        f"{samples(entries)}\n"
+    )
+
+
+def write_readme(path: Path, block: str) -> bool:
+    """Put `block` between the tokenizer-race markers of `path`; False where it has none."""
+    old = path.read_text(encoding="utf-8")
+    new, count = README_BLOCK.subn(lambda m: m[1] + block + m[2], old)
+    if count:
+        path.write_text(new, encoding="utf-8")
+    return bool(count)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="wall time per tokenizer (default 5)")
+    parser.add_argument(
+        "--contestants", default="char,gpt2", help="of char, gpt2, gpt2-full (default: char,gpt2)"
+    )
+    parser.add_argument("--sample-chars", type=int, default=600, help="about this many characters a sample")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--readme", default=str(ROOT / "README.md"), help="the README to update")
+    parser.add_argument("--no-write", action="store_true", help="print, write nothing")
+    args = parser.parse_args(argv)
+    names = args.contestants.split(",")
+    if any(n not in TITLES for n in names) or not args.minutes > 0:
+        parser.error(f"--contestants: choose among {', '.join(TITLES)}; --minutes must be positive")
+
+    text = ap.load_text("tinyshakespeare")
+    entries = []
+    for name in names:
+        entry = race(name, text, args.minutes * 60, args.sample_chars, args.seed)
+        entries.append(entry)
+        print(
+            f"{name}: best val loss {entry.val_per_token:.4f} per token, {entry.val_per_char:.4f} per "
+            f"character, {entry.tokens_per_second:,.0f} tokens/s, {entry.parameters:,} parameters",
+            flush=True,
+        )
+    command = "python scripts/tokenizer_race.py" + "".join(
+        f" {flag} {value}"
+        for flag, value, default in (
+            ("--minutes", f"{args.minutes:g}", "5"),
+            ("--contestants", args.contestants, "char,gpt2"),
+        )  # fmt: skip
+        if value != default
+    )
+    block = readme_block(entries, args.minutes, command, args.seed)
+    print()
+    print(block)
+    if not args.no_write:
+        readme = Path(args.readme)
+        print(f"updated {readme.name}" if write_readme(readme, block) else f"{readme} has no race markers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Train candidate recipes for `train --minutes N`, N minutes of wall time each, and print the table.
+
+    python scripts/tune_budget.py                          # every recipe, 5 minutes each (about 1 hour)
+    python scripts/tune_budget.py --recipes budget,cpu-longer --minutes 1   # a quick look
+    python scripts/tune_budget.py --write                  # and put the table in docs/benchmarks.md
+
+Each recipe is the `budget` preset with a few fields changed, trained on Tiny Shakespeare
+(characters) from the same seed under budget.TimeBudget, one recipe after another (the machine
+should be quiet: run nothing else). For each it prints `NAME: best val loss X` as it finishes, and
+at the end a markdown table: parameters, steps, tokens/s, the best val estimate, the final model's
+loss over the whole val split, and the train/val gap. With --write the table goes into
+docs/benchmarks.md between `<!-- budget-tuning:start -->` and `<!-- budget-tuning:end -->`.
+Every number in it is measured by the run that writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import attention_playground as ap
+from attention_playground.bench import split_loss
+from attention_playground.budget import train_for
+from attention_playground.data import load_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ladder import cpu_name  # noqa: E402  # the scripts share it
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_BLOCK = re.compile(r"(<!-- budget-tuning:start -->\n).*?(<!-- budget-tuning:end -->)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    about: str
+    model: dict[str, Any]  # GPTConfig fields changed from the budget preset's
+    train: dict[str, Any]  # TrainConfig fields changed
+
+
+RECIPES = [
+    Recipe("budget", "the budget preset: the cpu shape, dropout 0.1, tied weights, lr 5e-3", {}, {}),
+    Recipe("cpu-longer", "the cpu preset's shape and lr run longer: no dropout, untied",
+           {"dropout": 0.0, "tie_weights": False}, {}),
+    Recipe("untied", "dropout 0.1, untied", {"tie_weights": False}, {}),
+    Recipe("no-dropout", "tied, no dropout", {"dropout": 0.0}, {}),
+    Recipe("dropout-0.2", "dropout 0.2, tied", {"dropout": 0.2}, {}),
+    Recipe("3-layers", "3 layers", {"n_layer": 3}, {}),
+    Recipe("4-layers", "4 layers", {"n_layer": 4}, {}),
+    Recipe("192-channels", "192 channels, 6 heads", {"n_embd": 192, "n_head": 6}, {}),
+    Recipe("block-128", "block 128, batch 16 (the same tokens per step)",
+           {"block_size": 128}, {"batch_size": 16}),
+    Recipe("batch-64", "batch 64", {}, {"batch_size": 64}),
+    Recipe("lr-3e-3", "learning rate 3e-3 (min 3e-4)", {}, {"learning_rate": 3e-3, "min_lr": 3e-4}),
+    Recipe("lr-8e-3", "learning rate 8e-3 (min 8e-4)", {}, {"learning_rate": 8e-3, "min_lr": 8e-4}),
+]  # fmt: skip
+
+
+@dataclass
+class Result:
+    recipe: Recipe
+    parameters: int
+    steps: int
+    tokens_per_second: float
+    best_val: float  # the best estimate_loss of the run
+    full_val: float  # the final model over the whole val split
+    gap: float  # val - train at the last evaluation
+    seconds: float
+
+
+def configs(recipe: Recipe, vocab_size: int, seed: int) -> tuple[ap.GPTConfig, ap.TrainConfig]:
+    preset = ap.get_preset("budget")
+    model = dataclasses.replace(preset.model_config(vocab_size), **recipe.model)
+    train = dataclasses.replace(preset.train, seed=seed, device="cpu", **recipe.train)
+    return model, train
+
+
+def run(recipe: Recipe, splits: ap.Splits, vocab_size: int, seconds: float, seed: int) -> Result:
+    model_config, train_config = configs(recipe, vocab_size, seed)
+    ap.set_seed(seed)
+    model = ap.GPT(model_config)
+    history = train_for(model, splits, train_config, seconds)
+    return Result(
+        recipe=recipe,
+        parameters=model.num_params(),
+        steps=len(history.step_losses),
+        tokens_per_second=history.tokens_per_second,
+        best_val=history.best_val_loss,
+        full_val=split_loss(model, splits.val, model_config.block_size),
+        gap=history.val_loss[-1] - history.train_loss[-1],
+        seconds=history.seconds,
+    )
+
+
+def table(results: list[Result]) -> str:
+    rows = [
+        "| recipe | what changes | parameters | steps | tokens/s | best val | full val | val - train |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    best = min(r.best_val for r in results)
+    for r in results:
+        val = f"**{r.best_val:.4f}**" if r.best_val == best else f"{r.best_val:.4f}"
+        rows.append(
+            f"| `{r.recipe.name}` | {r.recipe.about} | {r.parameters:,} | {r.steps:,} | "
+            f"{r.tokens_per_second:,.0f} | {val} | {r.full_val:.4f} | {r.gap:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def machine() -> str:
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    return (
+        f"{cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, Python {platform.python_version()}, {date}"
+    )
+
+
+def write_docs(path: Path, block: str) -> bool:
+    """Put `block` between the budget-tuning markers of `path`; False where it has none."""
+    old = path.read_text(encoding="utf-8")
+    new, count = DOCS_BLOCK.subn(lambda m: m[1] + block + m[2], old)
+    if count:
+        path.write_text(new, encoding="utf-8")
+    return bool(count)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="wall time per recipe (default 5)")
+    parser.add_argument(
+        "--recipes",
+        default=None,
+        help=f"comma-separated, of: {', '.join(r.name for r in RECIPES)} (default: all)",
+    )
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--write", action="store_true", help="put the table into docs/benchmarks.md")
+    parser.add_argument(
+        "--docs", default=str(ROOT / "docs" / "benchmarks.md"), help="the file --write updates"
+    )
+    args = parser.parse_args(argv)
+    by_name = {r.name: r for r in RECIPES}
+    names = args.recipes.split(",") if args.recipes else list(by_name)
+    unknown = [n for n in names if n not in by_name]
+    if unknown or not args.minutes > 0:
+        parser.error(f"unknown recipe(s) {', '.join(unknown)}" if unknown else "--minutes must be positive")
+
+    corpus = load_corpus("tinyshakespeare", "char")
+    print(f"{len(names)} recipes x {args.minutes:g} minutes, one after another; {machine()}", flush=True)
+    results = []
+    for name in names:
+        result = run(by_name[name], corpus.splits, corpus.tokenizer.vocab_size, args.minutes * 60, args.seed)
+        results.append(result)
+        print(
+            f"{name}: best val loss {result.best_val:.4f} (full val {result.full_val:.4f}, "
+            f"{result.steps:,} steps, {result.tokens_per_second:,.0f} tokens/s, {result.seconds:.0f} s)",
+            flush=True,
+        )
+    markdown = table(results)
+    print()
+    print(markdown)
+    if args.write:
+        command = "python scripts/tune_budget.py" + (
+            f" --minutes {args.minutes:g}" if args.minutes != 5 else ""
+        )
+        block = (
+            f"{markdown}\n\nWritten by `{command}`: {args.minutes:g} minutes of wall time per recipe (its "
+            f"evaluations included), one recipe after another, seed {args.seed}, Tiny Shakespeare "
+            f"(characters). best val: the best of the run's estimates "
+            f"({ap.get_preset('budget').train.eval_iters} batches of each split, every sixth of the budget "
+            "and at the end); full val: the final model over the whole val split; val - train: at the "
+            f"last evaluation. Measured on {machine()}.\n"
+        )
+        docs = Path(args.docs)
+        print(f"updated {docs.name}" if write_docs(docs, block) else f"{docs} has no budget-tuning markers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The scripts that write issue 18's tables: they find their markers and write what they measured."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from attention_playground import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    sys.path.insert(0, str(ROOT / "scripts"))  # they import ladder.cpu_name, as when run
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # its dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return module
+
+
+@pytest.fixture(scope="module")
+def race():
+    return load_script("tokenizer_race")
+
+
+@pytest.fixture(scope="module")
+def tune():
+    return load_script("tune_budget")
+
+
+def entry(race, name, val_per_token, chars_per_token):
+    return race.Entry(name, 65, 410_368, 4_000, 30_000.0, val_per_token, chars_per_token, "b\n", "\na")
+
+
+def test_the_race_table_gives_the_loss_per_character(race):
+    entries = [entry(race, "char", 1.5, 1.0), entry(race, "gpt2", 4.2, 3.0)]
+    table = race.table(entries).splitlines()
+    assert table[0].startswith("| tokenizer | vocab | parameters | steps | tokens/s | val per token")
+    assert (
+        "| characters (`--tokenizer char`) | 65 | 410,368 | 4,000 | 30,000 | 1.5000 | 1.000 | 1.5000 |"
+        in table
+    )
+    assert table[3].endswith("| 4.2000 | 3.000 | 1.4000 |")
+    samples = race.samples(entries)
+    assert (
+        samples.count("```") == 8 and "**GPT-2 tokens, compact, after training:**\n\n```\na\n```" in samples
+    )
+
+
+def test_the_race_writes_between_the_readmes_markers(race, tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    unfilled = "<!-- tokenizer-race:start -->\n<!-- not run yet"
+    assert unfilled in readme, "the README has the block, unfilled, its placeholder hidden in a comment"
+    copy = tmp_path / "README.md"
+    copy.write_text(readme, encoding="utf-8")
+    assert race.write_readme(copy, "| the table |\n")
+    start, end = "<!-- tokenizer-race:start -->\n", "<!-- tokenizer-race:end -->"
+    before, rest = readme.split(start)
+    after = rest.split(end)[1]
+    assert copy.read_text(encoding="utf-8") == before + start + "| the table |\n" + end + after
+    other = tmp_path / "other.md"
+    other.write_text("no markers\n", encoding="utf-8")
+    assert not race.write_readme(other, "x") and other.read_text(encoding="utf-8") == "no markers\n"
+
+
+def test_every_tuning_recipe_is_the_budget_preset_with_named_changes(tune):
+    budget = PRESETS["budget"]
+    names = [r.name for r in tune.RECIPES]
+    assert names[0] == "budget" and len(set(names)) == len(names)
+    for recipe in tune.RECIPES:
+        model, train = tune.configs(recipe, 65, seed=7)
+        assert train.seed == 7 and train.device == "cpu"
+        changed = {k for k in vars(model) if getattr(model, k) != getattr(budget.model_config(65), k)}
+        changed |= {k for k in vars(train) if getattr(train, k) != getattr(budget.train, k)} - {
+            "seed",
+            "device",
+        }
+        assert changed == set(recipe.model) | set(recipe.train), recipe.name
+    cpu_longer = tune.configs(next(r for r in tune.RECIPES if r.name == "cpu-longer"), 65, 1337)[0]
+    assert cpu_longer == PRESETS["cpu"].model_config(65), "the cpu preset's shape, run longer"
+
+
+def test_the_tuning_table_marks_the_best_and_goes_between_the_docs_markers(tune, tmp_path):
+    results = [
+        tune.Result(tune.RECIPES[0], 410_368, 5_000, 34_000.0, 1.49, 1.48, 0.05, 299.0),
+        tune.Result(tune.RECIPES[1], 418_688, 5_400, 36_000.0, 1.55, 1.54, 0.23, 299.0),
+    ]
+    table = tune.table(results)
+    assert "| `budget` |" in table and "| **1.4900** | 1.4800 | 0.050 |" in table
+    assert "| 1.5500 | 1.5400 | 0.230 |" in table
+    docs = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert "<!-- budget-tuning:start -->\nNot measured yet" in docs
+    copy = tmp_path / "benchmarks.md"
+    copy.write_text(docs, encoding="utf-8")
+    assert tune.write_docs(copy, table + "\n")
+    assert f"<!-- budget-tuning:start -->\n{table}\n<!-- budget-tuning:end -->" in copy.read_text(
+        encoding="utf-8"
+    )
