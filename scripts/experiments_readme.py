@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import re
 import time
 from pathlib import Path
 
 import torch
+from ladder import cpu_name  # the scripts share it (run as python scripts/...)
 
 import attention_playground as ap
 from attention_playground import experiments as ex
@@ -31,16 +31,6 @@ GIF = (
     "and Juliet at each evaluation, above the loss curve](images/heads_forming.gif)"
 )
 README_BLOCK = re.compile(r"(<!-- ablations:start -->\n).*?(<!-- ablations:end -->)", re.DOTALL)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def induction_paragraph(run: ex.InductionRun) -> str:
