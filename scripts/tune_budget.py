@@ -52,7 +52,6 @@ RECIPES = [
     Recipe("budget", "the budget preset: the cpu shape, dropout 0.1, tied weights, lr 5e-3", {}, {}),
     Recipe("cpu-longer", "the cpu preset's shape and lr run longer: no dropout, untied",
            {"dropout": 0.0, "tie_weights": False}, {}),
-    Recipe("untied", "dropout 0.1, untied", {"tie_weights": False}, {}),
     Recipe("no-dropout", "tied, no dropout", {"dropout": 0.0}, {}),
     Recipe("dropout-0.2", "dropout 0.2, tied", {"dropout": 0.2}, {}),
     Recipe("3-layers", "3 layers", {"n_layer": 3}, {}),
@@ -63,6 +62,9 @@ RECIPES = [
     Recipe("batch-64", "batch 64", {}, {"batch_size": 64}),
     Recipe("lr-3e-3", "learning rate 3e-3 (min 3e-4)", {}, {"learning_rate": 3e-3, "min_lr": 3e-4}),
     Recipe("lr-8e-3", "learning rate 8e-3 (min 8e-4)", {}, {"learning_rate": 8e-3, "min_lr": 8e-4}),
+    Recipe("qk-norm", "QK-norm: RMSNorm on each head's q and k", {"qk_norm": True}, {}),
+    Recipe("muon", "Muon on the blocks' matrices (AdamW's lr scale), AdamW on the rest", {},
+           {"optimizer": "muon"}),
 ]  # fmt: skip
 
 

@@ -57,6 +57,10 @@ def knock_out(model: nn.Module, heads: Iterable[tuple[int, int]], mode: str = "z
     """Inside the block, each (layer, head) of `heads` passes on 0 ("zero") or the mean of its output
     over the batch and positions ("mean"), before the output projection. The model is restored after,
     even on an error; blocks nest (their heads add up). Nothing is copied: the weights are untouched.
+
+    The mean is over the positions of each forward: when sampling with the KV cache, a step of one
+    new token averages that token's own output, so "mean" changes nothing there. Sample with
+    use_cache=False (or use "zero") to see a mean-ablated model write.
     """
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")

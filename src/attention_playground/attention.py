@@ -212,12 +212,17 @@ class MultiHeadAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.scale = None if config.attention_scale else 1.0  # None: attend's own 1/sqrt(hs)
         self.rotary = config.position == "rope"  # RoPE: q and k turned by their positions
+        # QK-norm: every query and key at the same length, so no logit can grow without bound
+        self.q_norm = nn.RMSNorm(config.head_size) if config.qk_norm else None
+        self.k_norm = nn.RMSNorm(config.head_size) if config.qk_norm else None
         self.ablation: HeadAblation | None = None  # heads knocked out (ablation.knock_out), or none
 
     def _qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of every head, each (B, nh, T, hs), for positions start.."""
         q, k, v = self.qkv(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
         q, k, v = split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+        if self.q_norm is not None and self.k_norm is not None:  # over hs, one gain shared by the heads
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary:  # before the cache stores k: a cached key keeps the turn of its own position
             q, k = rotate_by_position(q, start), rotate_by_position(k, start)
         return q, k, v

@@ -27,6 +27,7 @@ from .errors import CheckpointError, PlaygroundError
 from .files import atomic_write
 from .gpt import GPT, AttentionLanguageModel
 from .model import LanguageModel, uncompiled
+from .optimizers import Optimizer
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
 FORMAT_VERSION = 1
@@ -78,7 +79,7 @@ def save_checkpoint(
     train_config: TrainConfig | None = None,
     step: int = 0,
     val_loss: float | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Optimizer | None = None,
     trainer_state: dict[str, Any] | None = None,
     run_info: dict[str, Any] | None = None,
 ) -> Path:

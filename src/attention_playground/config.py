@@ -11,6 +11,7 @@ from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
+OPTIMIZERS = ("adamw", "muon")
 ACTIVATIONS = ("relu", "gelu")
 POSITIONS = ("learned", "sinusoidal", "rope", "none")  # how a token knows where it stands
 NORMS = ("pre", "post", "none")  # where a Block's LayerNorms sit, if anywhere
@@ -44,6 +45,7 @@ class GPTConfig:
     feed_forward: bool = True  # False: an attention-only Block (no FeedForward, no ln2)
 
     tie_weights: bool = False  # lm_head reuses the token embedding table (GPT-2 does; one V x C matrix)
+    qk_norm: bool = False  # RMSNorm on each head's queries and keys before q.k (modded-nanogpt's)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
@@ -68,7 +70,7 @@ class GPTConfig:
             self.position in POSITIONS, f"position={self.position!r} must be one of {', '.join(POSITIONS)}"
         )
         _require(self.norm in NORMS, f"norm={self.norm!r} must be one of {', '.join(NORMS)}")
-        for name in ("attention_scale", "residual", "feed_forward"):
+        for name in ("attention_scale", "residual", "feed_forward", "qk_norm"):
             _require(
                 isinstance(getattr(self, name), bool), f"{name}={getattr(self, name)!r} must be True or False"
             )
@@ -107,6 +109,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | mps
     dtype: str = "float32"  # auto | float32 | bfloat16 (autocast for matmuls)
+    optimizer: str = "adamw"  # adamw | muon: Muon on the blocks' matrices, AdamW on the rest
     compile: bool = False  # torch.compile: faster steps after a slow first one
 
     def __post_init__(self) -> None:
@@ -153,6 +156,10 @@ class TrainConfig:
             f"device={self.device!r} must be one of {', '.join(DEVICES)} (or cuda:N)",
         )
         _require(self.dtype in DTYPES, f"dtype={self.dtype!r} must be one of {', '.join(DTYPES)}")
+        _require(
+            self.optimizer in OPTIMIZERS,
+            f"optimizer={self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}",
+        )
 
 
 @dataclass(frozen=True)

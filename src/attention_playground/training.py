@@ -29,6 +29,7 @@ from .data import Splits, check_long_enough, get_batch, move_batch
 from .device import pick_device, set_seed
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .model import LanguageModel, evaluating, uncompiled
+from .optimizers import Optimizer, muon_with_adamw
 from .precision import autocast_context, compile_settings, enable_tf32, flush_denormals
 from .tokenizers import Tokenizer
 
@@ -69,8 +70,15 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     return config.min_lr + cosine * (config.learning_rate - config.min_lr)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW that decays matrices and embeddings only, or every parameter with decay_norms_and_biases."""
+def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
+    """AdamW that decays matrices and embeddings only, or every parameter with decay_norms_and_biases.
+
+    optimizer="muon": Muon on the blocks' matrices and AdamW on the rest (optimizers.py).
+    """
+    if config.optimizer == "muon":
+        if config.decay_norms_and_biases:
+            raise ConfigError("decay_norms_and_biases is AdamW-only: turn it off with optimizer='muon'")
+        return muon_with_adamw(model, config.learning_rate, config.weight_decay, config.betas)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.decay_norms_and_biases:  # torch's AdamW(model.parameters()), as the lecture's gpt.py
         groups = [{"params": params, "weight_decay": config.weight_decay}]

@@ -1,0 +1,117 @@
+"""Issue 18's modern levers: QK-norm (GPTConfig.qk_norm) and Muon (TrainConfig.optimizer="muon")."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from attention_playground import GPT, BigramLanguageModel, ConfigError, GPTConfig, TrainConfig, generate
+from attention_playground.optimizers import MuonWithAdamW, hidden_matrices
+from attention_playground.training import SaveLatestCheckpoint, Trainer, make_optimizer
+
+SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
+QUICK = TrainConfig(
+    batch_size=8, max_iters=30, eval_interval=10, eval_iters=2, learning_rate=3e-3, warmup=5,
+    min_lr=3e-4, device="cpu", optimizer="muon",
+)  # fmt: skip
+
+
+def seeded(**switches) -> GPT:
+    torch.manual_seed(0)
+    return GPT(dataclasses.replace(SMALL, **switches)).eval()
+
+
+# ---- QK-norm -------------------------------------------------------------------------------------
+
+
+def test_qk_norm_makes_attention_blind_to_the_size_of_queries_and_keys():
+    """Scaling every query and key by 10 changes a plain model's output and leaves QK-norm's alone."""
+    x = torch.randint(0, 65, (2, 16), generator=torch.Generator().manual_seed(1))
+    for qk_norm, should_change in ((True, False), (False, True)):
+        model = seeded(qk_norm=qk_norm)
+        before, _ = model(x)
+        with torch.no_grad():
+            for block in model.blocks:
+                block.attn.qkv.weight[: 2 * SMALL.n_embd] *= 10  # the q and k rows, not v's
+        after, _ = model(x)
+        assert (not torch.allclose(before, after, atol=1e-4)) == should_change, f"qk_norm={qk_norm}"
+
+
+def test_qk_norm_adds_one_gain_per_head_channel_for_q_and_for_k():
+    plain, normed = seeded(), seeded(qk_norm=True)
+    assert normed.num_params() - plain.num_params() == SMALL.n_layer * 2 * SMALL.head_size
+    assert "blocks.0.attn.q_norm.weight" in normed.state_dict()
+
+
+def test_qk_norm_agrees_on_both_attention_paths_and_with_the_kv_cache():
+    model = seeded(qk_norm=True, position="rope")
+    x = torch.randint(0, 65, (1, 12), generator=torch.Generator().manual_seed(2))
+    h = model.embed(x)  # (1, T, C)
+    for block in model.blocks:  # the fused kernel's path and the teaching path, with the norms
+        assert_close(block(h), block.forward_with_maps(h)[0], rtol=1e-5, atol=1e-5)
+    cached = generate(model, x[:, :3], 8, generator=torch.Generator().manual_seed(3))
+    uncached = generate(model, x[:, :3], 8, generator=torch.Generator().manual_seed(3), use_cache=False)
+    assert torch.equal(cached, uncached)
+
+
+def test_qk_norm_must_be_a_bool():
+    with pytest.raises(ConfigError, match="qk_norm"):
+        GPTConfig(qk_norm="yes")
+
+
+# ---- Muon ----------------------------------------------------------------------------------------
+
+
+def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
+    model = GPT(dataclasses.replace(SMALL, tie_weights=True))
+    optimizer = make_optimizer(model, QUICK)
+    assert isinstance(optimizer, MuonWithAdamW)
+    muon = {id(p) for group in optimizer.muon.param_groups for p in group["params"]}
+    adamw = {id(p) for group in optimizer.adamw.param_groups for p in group["params"]}
+    assert muon == {id(p) for p in hidden_matrices(model)} and not muon & adamw
+    assert muon | adamw == {id(p) for p in model.parameters()}  # every parameter once (tied: one table)
+    assert id(model.token_embedding.weight) in adamw and id(model.lm_head.weight) in adamw
+    assert all(p.dim() == 2 for p in hidden_matrices(model)) and len(muon) == SMALL.n_layer * 4
+
+
+def test_muon_learns_and_a_schedule_sets_every_groups_rate(shakespeare_splits):
+    torch.manual_seed(0)
+    model = GPT(SMALL)
+    trainer = Trainer(model, shakespeare_splits, QUICK)
+    history = trainer.run()
+    assert history.val_loss[-1] < history.val_loss[0] - 0.3, history.val_loss
+    rates = {group["lr"] for group in trainer.optimizer.param_groups}
+    assert rates == {history.learning_rates[-1]}
+
+
+def test_a_muon_run_resumes_to_the_bit(tmp_path, shakespeare_splits, char_tokenizer):
+    class StopAfter:
+        def on_step(self, trainer, step, loss):
+            if trainer.step == 20:
+                trainer.request_stop()
+
+    torch.manual_seed(0)
+    whole = Trainer(GPT(SMALL), shakespeare_splits, QUICK)
+    whole.run()
+    torch.manual_seed(0)
+    last = tmp_path / "last.pt"
+    Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[SaveLatestCheckpoint(last, char_tokenizer), StopAfter()]).run()
+    resumed = Trainer(GPT(SMALL), shakespeare_splits, QUICK, resume=last)
+    resumed.run()
+    assert resumed.history.step_losses == whole.history.step_losses
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_muon_refuses_a_model_without_blocks_and_an_adamw_state():
+    with pytest.raises(ConfigError, match="use optimizer='adamw'"):
+        make_optimizer(BigramLanguageModel(65), QUICK)
+    adamw_state = make_optimizer(GPT(SMALL), dataclasses.replace(QUICK, optimizer="adamw")).state_dict()
+    with pytest.raises(ConfigError, match="AdamW's, not Muon's"):
+        make_optimizer(GPT(SMALL), QUICK).load_state_dict(adamw_state)
+    with pytest.raises(ConfigError, match="optimizer='sgd' must be one of adamw, muon"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ConfigError, match="AdamW-only"):
+        make_optimizer(GPT(SMALL), dataclasses.replace(QUICK, decay_norms_and_biases=True))
+
