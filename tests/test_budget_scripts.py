@@ -1,5 +1,6 @@
 """The scripts that write issue 18's tables: they find their markers and write what they measured."""
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -68,21 +69,25 @@ def test_the_race_writes_between_the_readmes_markers(race, tmp_path):
     assert not race.write_readme(other, "x") and other.read_text(encoding="utf-8") == "no markers\n"
 
 
-def test_every_tuning_recipe_is_the_budget_preset_with_named_changes(tune):
-    budget = PRESETS["budget"]
+def test_every_tuning_recipe_is_the_start_with_named_changes_and_the_preset_is_the_chosen_one(tune):
+    start_model, start_train = tune.START_MODEL, tune.START_TRAIN
     names = [r.name for r in tune.RECIPES]
-    assert names[0] == "budget" and len(set(names)) == len(names)
+    assert names[0] == "start" and len(set(names)) == len(names) and tune.CHOSEN in names
     for recipe in tune.RECIPES:
         model, train = tune.configs(recipe, 65, seed=7)
         assert train.seed == 7 and train.device == "cpu"
-        changed = {k for k in vars(model) if getattr(model, k) != getattr(budget.model_config(65), k)}
-        changed |= {k for k in vars(train) if getattr(train, k) != getattr(budget.train, k)} - {
+        changed = {k for k in vars(model) if getattr(model, k) != getattr(start_model, k)} - {"vocab_size"}
+        changed |= {k for k in vars(train) if getattr(train, k) != getattr(start_train, k)} - {
             "seed",
             "device",
         }
         assert changed == set(recipe.model) | set(recipe.train), recipe.name
     cpu_longer = tune.configs(next(r for r in tune.RECIPES if r.name == "cpu-longer"), 65, 1337)[0]
     assert cpu_longer == PRESETS["cpu"].model_config(65), "the cpu preset's shape, run longer"
+    model, train = tune.configs(next(r for r in tune.RECIPES if r.name == tune.CHOSEN), 65, 1337)
+    budget = PRESETS["budget"]
+    assert model == budget.model_config(65), "the budget preset is the recipe the table chose"
+    assert train == dataclasses.replace(budget.train, device="cpu")
 
 
 def test_the_tuning_table_marks_the_best_and_goes_between_the_docs_markers(tune, tmp_path):
@@ -91,10 +96,10 @@ def test_the_tuning_table_marks_the_best_and_goes_between_the_docs_markers(tune,
         tune.Result(tune.RECIPES[1], 418_688, 5_400, 36_000.0, 1.55, 1.54, 0.23, 299.0),
     ]
     table = tune.table(results)
-    assert "| `budget` |" in table and "| **1.4900** | 1.4800 | 0.050 |" in table
+    assert "| `start` |" in table and "| **1.4900** | 1.4800 | 0.050 |" in table
     assert "| 1.5500 | 1.5400 | 0.230 |" in table
     docs = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    assert "<!-- budget-tuning:start -->\nNot measured yet" in docs
+    assert "<!-- budget-tuning:start -->\n" in docs and "<!-- budget-tuning:end -->" in docs
     copy = tmp_path / "benchmarks.md"
     copy.write_text(docs, encoding="utf-8")
     assert tune.write_docs(copy, table + "\n")

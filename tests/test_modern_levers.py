@@ -96,7 +96,8 @@ def test_a_muon_run_resumes_to_the_bit(tmp_path, shakespeare_splits, char_tokeni
     whole.run()
     torch.manual_seed(0)
     last = tmp_path / "last.pt"
-    Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[SaveLatestCheckpoint(last, char_tokenizer), StopAfter()]).run()
+    savers = [SaveLatestCheckpoint(last, char_tokenizer), StopAfter()]
+    Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=savers).run()
     resumed = Trainer(GPT(SMALL), shakespeare_splits, QUICK, resume=last)
     resumed.run()
     assert resumed.history.step_losses == whole.history.step_losses
