@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 18's figures, measured on a quiet machine (run nothing else meanwhile); each stage writes its
 # output to runs/issue18/ and the tables into the files named below.
-#   scripts/measure_budget.sh tune    tune_budget.py: 13 recipes x 5 min, one after another (~67 min);
+#   scripts/measure_budget.sh tune    tune_budget.py: 15 recipes x 5 min, one after another (~77 min);
 #                                     writes docs/benchmarks.md's budget-tuning table. If another
 #                                     recipe wins, put it in the `budget` preset (config.py) before
 #                                     the other stages.
