@@ -115,4 +115,3 @@ def test_muon_refuses_a_model_without_blocks_and_an_adamw_state():
         TrainConfig(optimizer="sgd")
     with pytest.raises(ConfigError, match="AdamW-only"):
         make_optimizer(GPT(SMALL), dataclasses.replace(QUICK, decay_norms_and_biases=True))
-
