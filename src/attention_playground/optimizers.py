@@ -129,8 +129,12 @@ def muon_with_adamw(
     chosen = {id(p) for p in hidden}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
     muon = Muon(hidden, lr=lr, weight_decay=weight_decay)
-    groups = [
-        {"params": [p for p in rest if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0},
+    return MuonWithAdamW(muon, torch.optim.AdamW(decay_groups(rest, weight_decay), lr=lr, betas=betas))
+
+
+def decay_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict[str, Any]]:
+    """nanoGPT's split: matrices and tables decay, biases and LayerNorm gains keep their size."""
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return MuonWithAdamW(muon, torch.optim.AdamW(groups, lr=lr, betas=betas))

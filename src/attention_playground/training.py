@@ -29,7 +29,7 @@ from .data import Splits, check_long_enough, get_batch, move_batch
 from .device import pick_device, set_seed
 from .errors import CheckpointError, ConfigError, TrainingDiverged
 from .model import LanguageModel, evaluating, uncompiled
-from .optimizers import Optimizer, muon_with_adamw
+from .optimizers import Optimizer, decay_groups, muon_with_adamw
 from .precision import autocast_context, compile_settings, enable_tf32, flush_denormals
 from .tokenizers import Tokenizer
 
@@ -83,10 +83,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
     if config.decay_norms_and_biases:  # torch's AdamW(model.parameters()), as the lecture's gpt.py
         groups = [{"params": params, "weight_decay": config.weight_decay}]
     else:  # nanoGPT's: biases and LayerNorm gains keep their size
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
+        groups = decay_groups(params, config.weight_decay)
     try:  # one fused kernel for the whole update, where this PyTorch has it for the device
         return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, fused=True)
     except (RuntimeError, TypeError):
