@@ -149,13 +149,17 @@ def test_train_for_keeps_the_best_checkpoint(tmp_path, shakespeare_splits, char_
     assert history.val_loss[-1] < math.log(65), "it learned something"
 
 
-def test_the_budget_preset_is_the_cpu_shape_with_tied_weights():
+def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weights():
     budget, cpu = PRESETS["budget"], PRESETS["cpu"]
-    assert dataclasses.replace(budget.model, tie_weights=False) == cpu.model
-    assert budget.model.dropout == 0.0 and budget.model.tie_weights
-    assert GPT(budget.model_config(65)).num_params() == 418_688 - 65 * 128
+    model = budget.model
+    assert (model.n_layer, model.n_head, model.n_embd, model.block_size) == (4, 4, 128, 128)
+    assert model.position == "rope" and model.tie_weights and model.dropout == 0.0
+    untied_learned = GPT(dataclasses.replace(model, vocab_size=65, tie_weights=False, position="learned"))
+    no_lm_head_nor_position_table = untied_learned.num_params() - 65 * 128 - 128 * 128
+    assert GPT(budget.model_config(65)).num_params() == no_lm_head_nor_position_table
+    assert (budget.train.batch_size, budget.train.learning_rate) == (16, 3e-3)
     assert GPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
-    assert GPTConfig().tie_weights is False
+    assert GPTConfig().tie_weights is False and GPTConfig().position == "learned"
 
 
 def test_a_budgets_evaluations_cover_the_val_split_at_most_once(tmp_path, shakespeare_splits, char_tokenizer):
