@@ -91,7 +91,7 @@ RECIPES = [
            {"n_layer": 4, "block_size": 256}, {"batch_size": 8, **LR_3E_3}),
     Recipe("4-layers-block-128-rope", "4 layers, block 128, batch 16, RoPE, lr 3e-3",
            {"n_layer": 4, "block_size": 128, "position": "rope"}, {"batch_size": 16, **LR_3E_3}),
-    # Round 5: around the best of round 4, with RoPE as one complex multiplication (8% faster steps)
+    # Round 5: around the best of round 4, RoPE now one complex multiplication (0.6 against 1.8 ms)
     Recipe("4-layers-block-128-rope-batch-32", "4 layers, block 128, batch 32, RoPE, lr 3e-3",
            {"n_layer": 4, "block_size": 128, "position": "rope"}, LR_3E_3),  # START's batch
     Recipe("4-layers-block-128-rope-lr-5e-3", "4 layers, block 128, batch 16, RoPE, lr 5e-3",

@@ -117,6 +117,22 @@ def test_rope_keeps_lengths_and_makes_scores_depend_on_the_offset_only():
     assert not torch.allclose(scores(3, 0), scores(0, 0), atol=1e-3), "but the offset itself matters"
 
 
+def test_rope_turns_each_channel_pair_by_its_position_times_its_frequency():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 8)  # (B, nh, T, hs): pairs (0, 1), (2, 3), (4, 5), (6, 7)
+    start = 4
+    turned = rotate_by_position(x, start)
+    for t in range(6):
+        for i in range(4):
+            angle = torch.tensor((start + t) / 10000 ** (2 * i / 8))
+            cos, sin = angle.cos(), angle.sin()
+            even, odd = x[..., t, 2 * i], x[..., t, 2 * i + 1]
+            assert_close(turned[..., t, 2 * i], even * cos - odd * sin, atol=1e-6, rtol=1e-5)
+            assert_close(turned[..., t, 2 * i + 1], even * sin + odd * cos, atol=1e-6, rtol=1e-5)
+    half = rotate_by_position(x.to(torch.bfloat16), start)
+    assert half.dtype == torch.bfloat16, "under autocast q and k keep their dtype"
+
+
 def test_rope_model_fast_path_equals_teaching_path_and_the_kv_cache():
     model = seeded_model(position="rope")
     assert model.position_embedding is None and model.blocks[0].attn.rotary
