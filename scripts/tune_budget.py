@@ -57,7 +57,7 @@ START_TRAIN = ap.TrainConfig(
 CHOSEN = "4-layers-block-128-rope"
 
 LR_3E_3 = {"learning_rate": 3e-3, "min_lr": 3e-4}  # the chosen learning rate, for later rounds
-# round 4's best (4-layers-block-128-rope), where round 6 starts
+# round 4's best (4-layers-block-128-rope), where rounds 5 to 7 start
 ROUND_4_MODEL = {"n_layer": 4, "block_size": 128, "position": "rope"}
 ROUND_4_TRAIN = {"batch_size": 16, **LR_3E_3}
 
@@ -90,15 +90,15 @@ RECIPES = [
     Recipe("4-layers-block-256", "4 layers, block 256, batch 8, lr 3e-3",
            {"n_layer": 4, "block_size": 256}, {"batch_size": 8, **LR_3E_3}),
     Recipe("4-layers-block-128-rope", "4 layers, block 128, batch 16, RoPE, lr 3e-3",
-           {"n_layer": 4, "block_size": 128, "position": "rope"}, {"batch_size": 16, **LR_3E_3}),
+           ROUND_4_MODEL, ROUND_4_TRAIN),
     # Round 5: around the best of round 4, RoPE now one complex multiplication (0.6 against 1.8 ms)
     Recipe("4-layers-block-128-rope-batch-32", "4 layers, block 128, batch 32, RoPE, lr 3e-3",
-           {"n_layer": 4, "block_size": 128, "position": "rope"}, LR_3E_3),  # START's batch
+           ROUND_4_MODEL, LR_3E_3),  # START's batch
     Recipe("4-layers-block-128-rope-lr-5e-3", "4 layers, block 128, batch 16, RoPE, lr 5e-3",
-           {"n_layer": 4, "block_size": 128, "position": "rope"}, {"batch_size": 16}),
+           ROUND_4_MODEL, {"batch_size": 16}),  # START's learning rate
     Recipe("3-layers-block-128-rope", "3 layers, block 128, batch 16, RoPE, lr 3e-3",
-           {"n_layer": 3, "block_size": 128, "position": "rope"}, {"batch_size": 16, **LR_3E_3}),
-    # Round 6: the best of round 4 (ROUND_4) with one more change
+           {**ROUND_4_MODEL, "n_layer": 3}, ROUND_4_TRAIN),
+    # Round 6: the best of round 4 with one more change
     Recipe("rope-min-lr-0", "4 layers, block 128, batch 16, RoPE, lr 3e-3, cosine to 0",
            ROUND_4_MODEL, {**ROUND_4_TRAIN, "min_lr": 0.0}),
     Recipe("rope-weight-decay-0.3", "4 layers, block 128, batch 16, RoPE, lr 3e-3, weight decay 0.3",
