@@ -46,6 +46,10 @@ def test_budget_learning_rate_warms_up_by_steps_then_follows_the_clock():
     assert budget_learning_rate(9, 1.7, CONFIG) == pytest.approx(1e-3), "past the budget: min_lr"
     constant = dataclasses.replace(CONFIG, schedule="constant")
     assert budget_learning_rate(50, 0.8, constant) == 1e-2
+    linear = dataclasses.replace(CONFIG, schedule="linear")
+    assert budget_learning_rate(500, 0.25, linear) == pytest.approx(1e-2 - 0.25 * 9e-3), "a straight line"
+    assert budget_learning_rate(500, 0.25, linear) < budget_learning_rate(500, 0.25, CONFIG)
+    assert budget_learning_rate(50, 1.0, linear) == pytest.approx(1e-3)
 
 
 def test_budgeted_config_has_no_step_limit():

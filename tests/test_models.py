@@ -187,7 +187,10 @@ def test_dropout_only_in_training():
     assert not torch.allclose(model(idx)[0], model(idx)[0])
 
 
-@pytest.mark.parametrize(("activation", "expected"), [("relu", [0.0, 0.0, 0.0, 1.0, 2.0]), ("gelu", None)])
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [("relu", [0.0, 0.0, 0.0, 1.0, 2.0]), ("gelu", None), ("relu_squared", [0.0, 0.0, 0.0, 1.0, 4.0])],
+)
 def test_feed_forward_applies_the_configured_activation(activation, expected):
     """Linear -> activation -> Linear: with identity-like weights the middle shows through."""
     ffwd = FeedForward(GPTConfig(n_embd=1, n_head=1, activation=activation))

@@ -171,6 +171,19 @@ def test_constant_schedule_keeps_the_learning_rate_after_warmup():
     assert learning_rate_at(99, cosine) == pytest.approx(0.0), "min_lr is where cosine ends"
 
 
+def test_linear_schedule_falls_in_a_straight_line_from_the_peak_to_min_lr():
+    linear = TrainConfig(max_iters=111, warmup=10, learning_rate=1e-3, min_lr=1e-4, schedule="linear")
+    lrs = [learning_rate_at(s, linear) for s in range(111)]
+    assert lrs[10] == pytest.approx(1e-3) and lrs[110] == pytest.approx(1e-4)
+    assert lrs[60] == pytest.approx(5.5e-4), "halfway down the line: the mean of the two ends"
+    drops = [a - b for a, b in zip(lrs[10:], lrs[11:], strict=False)]
+    assert drops == pytest.approx([9e-6] * 100), "the same drop every step"
+    cosine = dataclasses.replace(linear, schedule="cosine")
+    assert learning_rate_at(35, cosine) > lrs[35] and learning_rate_at(85, cosine) < lrs[85], (
+        "cosine stays high longer at the start and ends lower near the end"
+    )
+
+
 def test_a_constant_run_trains_at_one_rate(shakespeare_splits):
     config = dataclasses.replace(QUICK, schedule="constant", warmup=0, max_iters=10)
     history = train(GPT(SMALL), shakespeare_splits, config)

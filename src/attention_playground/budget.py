@@ -22,24 +22,22 @@ from .data import Splits
 from .errors import ConfigError
 from .model import uncompiled
 from .tokenizers import Tokenizer
-from .training import Callback, History, Trainer
+from .training import Callback, History, Trainer, decayed_learning_rate
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end
 UNBOUNDED = 2**62  # max_iters and eval_interval of a budgeted run: time, not steps, ends it
 
 
 def budget_learning_rate(step: int, fraction: float, config: TrainConfig) -> float:
-    """Linear warmup over the first config.warmup steps, then the cosine at `fraction` of the budget.
+    """Linear warmup over the first config.warmup steps, then the decay at `fraction` of the budget.
 
-    The cosine runs from the start of the budget (the warmup is a few seconds of it), from
-    learning_rate at fraction 0 to min_lr at fraction 1; schedule="constant" keeps learning_rate.
+    The decay (cosine, or linear) runs from the start of the budget (the warmup is a few seconds of
+    it), from learning_rate at fraction 0 to min_lr at fraction 1; schedule="constant" keeps
+    learning_rate.
     """
     if step < config.warmup:
         return config.learning_rate * (step + 1) / (config.warmup + 1)
-    if config.schedule == "constant":
-        return config.learning_rate
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, fraction))))  # 1 -> 0
-    return config.min_lr + cosine * (config.learning_rate - config.min_lr)
+    return decayed_learning_rate(fraction, config)
 
 
 class TimeBudget(Callback):

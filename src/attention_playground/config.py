@@ -12,10 +12,10 @@ from .errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adamw", "muon")
-ACTIVATIONS = ("relu", "gelu")
+ACTIVATIONS = ("relu", "gelu", "relu_squared")
 POSITIONS = ("learned", "sinusoidal", "rope", "none")  # how a token knows where it stands
 NORMS = ("pre", "post", "none")  # where a Block's LayerNorms sit, if anywhere
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "linear", "constant")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -36,7 +36,7 @@ class GPTConfig:
     bias: bool = False  # biases in Linear layers and LayerNorm (but see qkv_bias)
     qkv_bias: bool = False  # biases in the query/key/value projection (the lecture's have none)
     embedding_dropout: bool = True  # dropout on token + position embeddings (the lecture has none)
-    activation: str = "relu"  # in the feed-forward layer: the lecture's ReLU, or GPT-2's "gelu"
+    activation: str = "relu"  # feed-forward: the lecture's ReLU, GPT-2's "gelu", or "relu_squared"
     # Switches that take a part away or swap it (notebook 08); the defaults are the lecture's model.
     position: str = "learned"  # learned table | "sinusoidal" (2017 paper) | "rope" (rotate q, k) | "none"
     attention_scale: bool = True  # divide q.k by sqrt(head_size); False: raw dot products
@@ -101,7 +101,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     warmup: int = 100  # steps of linear warmup
     min_lr: float = 1e-4  # learning rate reached at max_iters
-    schedule: str = "cosine"  # cosine: warmup then decay to min_lr; constant: learning_rate throughout
+    # after the warmup: cosine decay to min_lr, a straight line down to it ("linear"), or "constant"
+    schedule: str = "cosine"
     weight_decay: float = 0.1
     decay_norms_and_biases: bool = False  # weight decay on every parameter, as torch's AdamW defaults
     betas: tuple[float, float] = (0.9, 0.99)  # AdamW's moment decay rates

@@ -19,17 +19,31 @@ from .sampling import KVCache
 # the attention's output projection (MultiHeadAttention.resid_dropout), and at the end of FeedForward.
 
 
+class ReLUSquared(nn.Module):
+    """max(0, x)^2: modded-nanogpt's activation (from "Primer", So et al., 2021). Zero below zero as
+    ReLU, but it grows faster above it, and its slope starts at 0 instead of jumping to 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x).square()
+
+
+def activation(name: str) -> nn.Module:
+    """The feed-forward layer's nonlinearity, by GPTConfig.activation's name."""
+    return {"relu": nn.ReLU, "gelu": nn.GELU, "relu_squared": ReLUSquared}[name]()
+
+
 class FeedForward(nn.Module):
     """Each position thinks on its own about what it gathered: Linear -> activation -> Linear.
 
-    The activation is the lecture's ReLU by default, or GPT-2's GELU (GPTConfig.activation="gelu").
+    The activation is the lecture's ReLU by default, GPT-2's GELU (GPTConfig.activation="gelu"), or
+    ReLU squared ("relu_squared").
     """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias),  # (B, T, 4C)
-            nn.ReLU() if config.activation == "relu" else nn.GELU(),  # the lecture's, or GPT-2's
+            activation(config.activation),  # the lecture's ReLU, GPT-2's GELU, or ReLU squared
             nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias),  # (B, T, C)
             nn.Dropout(config.dropout),
         )

@@ -58,16 +58,23 @@ class History:
         return self.tokens_seen / self.seconds if self.seconds else 0.0
 
 
-def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Linear warmup for `warmup` steps, then cosine decay to min_lr at max_iters (or constant)."""
-    if step < config.warmup:
-        return config.learning_rate * (step + 1) / (config.warmup + 1)
+def decayed_learning_rate(progress: float, config: TrainConfig) -> float:
+    """The learning rate `progress` (0 to 1) of the way through the decay, by config.schedule:
+    cosine or a straight line from learning_rate to min_lr, or learning_rate throughout."""
     if config.schedule == "constant":
         return config.learning_rate
+    progress = min(1.0, max(0.0, progress))
+    straight, cosine = 1.0 - progress, 0.5 * (1.0 + math.cos(math.pi * progress))  # each 1 -> 0
+    left = straight if config.schedule == "linear" else cosine  # cosine is slow at both ends
+    return config.min_lr + left * (config.learning_rate - config.min_lr)
+
+
+def learning_rate_at(step: int, config: TrainConfig) -> float:
+    """Linear warmup for `warmup` steps, then the decay to min_lr at max_iters (or constant)."""
+    if step < config.warmup:
+        return config.learning_rate * (step + 1) / (config.warmup + 1)
     span = max(1, config.max_iters - 1 - config.warmup)
-    progress = min(1.0, (step - config.warmup) / span)
-    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
-    return config.min_lr + cosine * (config.learning_rate - config.min_lr)
+    return decayed_learning_rate((step - config.warmup) / span, config)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
