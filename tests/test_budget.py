@@ -158,6 +158,9 @@ def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weig
     model = budget.model
     assert (model.n_layer, model.n_head, model.n_embd, model.block_size) == (4, 4, 128, 128)
     assert model.position == "rope" and model.tie_weights and model.dropout == 0.0
+    assert model.activation == "relu_squared"
+    schedule = (budget.train.schedule, budget.train.min_lr, budget.train.betas)
+    assert schedule == ("linear", 0.0, (0.9, 0.95)), "a straight line to 0, beta2 0.95"
     untied_learned = GPT(dataclasses.replace(model, vocab_size=65, tie_weights=False, position="learned"))
     no_lm_head_nor_position_table = untied_learned.num_params() - 65 * 128 - 128 * 128
     assert GPT(budget.model_config(65)).num_params() == no_lm_head_nor_position_table
