@@ -119,6 +119,9 @@ def machine() -> str:
     )
 
 
+ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the README's words
+
+
 def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
     preset = ap.get_preset("budget")
     c = preset.model
@@ -127,8 +130,9 @@ def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) 
         f"Written by `{command}`: each model trained {minutes:g} minutes of wall time (its evaluations "
         f"included), one after another, seed {seed}: the `budget` preset's model ({c.n_layer} layers, "
         f"{c.n_head} heads, {c.n_embd} channels, block {c.block_size} tokens, "
-        f"{'RoPE' if c.position == 'rope' else c.position} positions, dropout {c.dropout:g}, "
-        f"output layer tied to the token table) and its training (`train --minutes {minutes:g}`). "
+        f"{'RoPE' if c.position == 'rope' else c.position} positions, {ACTIVATION_NAMES[c.activation]}, "
+        f"dropout {c.dropout:g}, output layer {'tied to' if c.tie_weights else 'apart from'} the token "
+        f"table) and its training (`train --minutes {minutes:g}`). "
         "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
         "val per character = val per token / that split's characters per token; tokens/s: tokens "
         "trained on over the wall time, evaluations included. Samples: 0.8 "

@@ -470,11 +470,13 @@ def _describe(run: Run) -> str:
     t = run.train_config
     if run.budget is not None:
         c = run.model_config
+        decay = "constant after" if t.schedule == "constant" else f"{t.schedule} to {t.min_lr:g} over"
         return (
-            f"{_shape(c)}, {run.model.num_params() / 1e6:.2f}M params, dropout {c.dropout:g}, tied "
-            f"{'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, AdamW lr {t.learning_rate:g} "
-            f"(warmup {t.warmup} steps, cosine to {t.min_lr:g} over {run.budget.seconds:g} s of its own "
-            f"time), {t.eval_iters} eval batches every {run.budget.eval_every:g} s and at the end"
+            f"{_shape(c)}, {run.model.num_params() / 1e6:.2f}M params, {c.activation}, dropout "
+            f"{c.dropout:g}, tied {'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, AdamW lr "
+            f"{t.learning_rate:g} betas {t.betas[0]:g}/{t.betas[1]:g} (warmup {t.warmup} steps, {decay} "
+            f"{run.budget.seconds:g} s of its own time), {t.eval_iters} eval batches every "
+            f"{run.budget.eval_every:g} s and at the end"
         )
     return (
         f"{_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch {t.batch_size}, "
