@@ -191,8 +191,11 @@ def test_a_global_batch_that_does_not_divide_by_the_ranks_is_one_line(tmp_path):
     result = torchrun("-m", "attention_playground", *CLI_TINY, *args)
     assert result.returncode != 0
     ours = [line for line in result.stderr.splitlines() if line.startswith("attention-playground train")]
-    assert len(ours) == 2, result.stderr[-3000:]  # one line from each rank, no traceback of ours
+    # one line from each rank that got to print it: torchrun stops the other rank once one has failed,
+    # sometimes before its line is out (1 line in about 1 run of 20)
+    assert len(ours) in (1, 2), result.stderr[-3000:]
     assert all("the global batch_size=15 does not divide by 2 rank(s)" in line for line in ours)
+    assert "attention_playground/" not in result.stderr, "no traceback of ours (torchrun prints its own)"
     assert not (tmp_path / "ckpt.pt").exists()
 
 
