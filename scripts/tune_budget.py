@@ -110,28 +110,28 @@ RECIPES = [
     # Round 7: twice the width in bfloat16 (AMX matmuls on the Xeon: 108 against 62 ms a step)
     Recipe("rope-256-channels-bf16", "4 layers, block 128, batch 16, RoPE, lr 3e-3, 256 channels, bf16",
            {**ROUND_4_MODEL, "n_embd": 256}, {**ROUND_4_TRAIN, "dtype": "bfloat16"}),
-    # Round 8: the budget preset with one more change, the cheap ones first (no slower steps)
-    Recipe("rope-untied", "as the budget preset, output layer untied from the token table",
+    # Round 8: round 4's best (then the budget preset) with one more change
+    Recipe("rope-untied", "as round 4's best, output layer untied from the token table",
            {**ROUND_4_MODEL, "tie_weights": False}, ROUND_4_TRAIN),
-    Recipe("rope-relu-squared", "as the budget preset, ReLU squared in the feed-forward layers",
+    Recipe("rope-relu-squared", "as round 4's best, ReLU squared in the feed-forward layers",
            {**ROUND_4_MODEL, "activation": "relu_squared"}, ROUND_4_TRAIN),
-    Recipe("rope-betas-0.95", "as the budget preset, AdamW betas (0.9, 0.95)",
+    Recipe("rope-betas-0.95", "as round 4's best, AdamW betas (0.9, 0.95)",
            ROUND_4_MODEL, {**ROUND_4_TRAIN, "betas": (0.9, 0.95)}),
-    Recipe("rope-2-heads", "as the budget preset, 2 heads of 64 channels",
+    Recipe("rope-2-heads", "as round 4's best, 2 heads of 64 channels",
            {**ROUND_4_MODEL, "n_head": 2}, ROUND_4_TRAIN),
     # Round 9: a straight-line decay of the learning rate, and the preset itself again (the noise)
-    Recipe("rope-linear-to-0", "as the budget preset, the learning rate falls in a straight line to 0",
+    Recipe("rope-linear-to-0", "as round 4's best, the learning rate falls in a straight line to 0",
            ROUND_4_MODEL, {**ROUND_4_TRAIN, **LINEAR_TO_0}),
-    Recipe("rope-linear", "as the budget preset, the learning rate falls in a straight line to 3e-4",
+    Recipe("rope-linear", "as round 4's best, the learning rate falls in a straight line to 3e-4",
            ROUND_4_MODEL, {**ROUND_4_TRAIN, "schedule": "linear"}),
     Recipe("budget-again", "the budget preset again, to see the noise of one run",
            ROUND_4_MODEL, ROUND_4_TRAIN),
     # Round 10: the straight line to 0 with round 8's two nearest misses, then with both
-    Recipe("linear-to-0-betas-0.95", "as the budget preset, linear to 0, betas (0.9, 0.95)",
+    Recipe("linear-to-0-betas-0.95", "as round 4's best, linear to 0, betas (0.9, 0.95)",
            ROUND_4_MODEL, {**ROUND_4_TRAIN, **LINEAR_TO_0, "betas": (0.9, 0.95)}),
-    Recipe("linear-to-0-relu-squared", "as the budget preset, linear to 0, ReLU squared",
+    Recipe("linear-to-0-relu-squared", "as round 4's best, linear to 0, ReLU squared",
            {**ROUND_4_MODEL, "activation": "relu_squared"}, {**ROUND_4_TRAIN, **LINEAR_TO_0}),
-    Recipe("linear-to-0-betas-0.95-relu-squared", "as the budget preset, linear to 0, betas (0.9, 0.95), "
+    Recipe("linear-to-0-betas-0.95-relu-squared", "as round 4's best, linear to 0, betas (0.9, 0.95), "
            "ReLU squared", {**ROUND_4_MODEL, "activation": "relu_squared"},
            {**ROUND_4_TRAIN, **LINEAR_TO_0, "betas": (0.9, 0.95)}),
 ]  # fmt: skip

@@ -2,9 +2,10 @@
 
 A step count fixed in advance ends early on a fast machine and late on a slow one. Here the
 schedule is laid over the time instead: the first `warmup` steps ramp the learning rate up, as in
-every preset, and from then on it follows the cosine from learning_rate to min_lr at the fraction
-of the budget already spent, so it reaches min_lr as the time runs out, whatever the machine's
-speed. The run evaluates at a fixed cadence in seconds, and once more when the time is up.
+every preset, and from then on it follows the decay (config.schedule: a cosine or a straight line)
+from learning_rate to min_lr at the fraction of the budget already spent, so it reaches min_lr as
+the time runs out, whatever the machine's speed. The run evaluates at a fixed cadence in seconds,
+and once more when the time is up.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .data import Splits
 from .errors import ConfigError
 from .model import uncompiled
 from .tokenizers import Tokenizer
-from .training import Callback, History, Trainer, decayed_learning_rate
+from .training import Callback, History, Trainer, decayed_learning_rate, learning_rate_at
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end
 UNBOUNDED = 2**62  # max_iters and eval_interval of a budgeted run: time, not steps, ends it
@@ -36,7 +37,7 @@ def budget_learning_rate(step: int, fraction: float, config: TrainConfig) -> flo
     learning_rate.
     """
     if step < config.warmup:
-        return config.learning_rate * (step + 1) / (config.warmup + 1)
+        return learning_rate_at(step, config)  # the warmup counts steps, as without a budget
     return decayed_learning_rate(fraction, config)
 
 
