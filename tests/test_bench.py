@@ -92,12 +92,12 @@ def test_quick_and_steps_stop_the_runs_early_with_their_schedules():
     full = plan_runs(65, quick=False, compile=False, steps=None)
     assert [(r.stop_at, r.train_config.max_iters, r.train_config.eval_interval) for r in full] == [
         (2000, 2000, 250),
-        (500, 500, 250),
+        (300, 300, 150),
     ]
     quick = plan_runs(65, quick=True, compile=False, steps=None)
     assert [(r.stop_at, r.train_config.max_iters, r.train_config.eval_interval) for r in quick] == [
         (200, 2000, 100),
-        (100, 500, 50),
+        (100, 300, 50),
     ]
     assert [r.stop_at for r in plan_runs(65, quick=True, compile=True, steps=150)] == [150, 100]
 

@@ -7,7 +7,15 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import GPT, BigramLanguageModel, ConfigError, GPTConfig, TrainConfig, generate
-from attention_playground.optimizers import MuonWithAdamW, hidden_matrices
+from attention_playground.config import PRESETS
+from attention_playground.optimizers import (
+    NEWTON_SCHULZ,
+    Muon,
+    MuonWithAdamW,
+    hidden_matrices,
+    orthogonalize,
+    orthogonalize_all,
+)
 from attention_playground.training import SaveLatestCheckpoint, Trainer, make_optimizer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
@@ -103,6 +111,72 @@ def test_a_muon_run_resumes_to_the_bit(tmp_path, shakespeare_splits, char_tokeni
     assert resumed.history.step_losses == whole.history.step_losses
     for a, b in zip(resumed.model.parameters(), whole.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def one_matrix_newton_schulz(matrix: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """Keller Jordan's iteration written out for one matrix, as the reference for the batched one."""
+    a, b, c = NEWTON_SCHULZ
+    x = matrix if matrix.size(0) <= matrix.size(1) else matrix.T
+    x = x / x.norm()
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x if matrix.size(0) <= matrix.size(1) else x.T
+
+
+def test_orthogonalize_pushes_every_singular_value_towards_one_in_any_shape():
+    generator = torch.Generator().manual_seed(0)
+    for shape in ((24, 24), (16, 48), (48, 16)):
+        u, _, v = torch.linalg.svd(torch.randn(shape, generator=generator), full_matrices=False)
+        matrix = u @ torch.diag(torch.logspace(-1, 1, min(shape))) @ v  # singular values 0.1 to 10
+        before = torch.linalg.svdvals(matrix)
+        after = torch.linalg.svdvals(orthogonalize(matrix))
+        assert before.max() / before.min() > 50, "the input's directions differ in size"
+        assert after.min() > 0.5 and after.max() < 1.5, (shape, after)
+        assert orthogonalize(matrix).shape == matrix.shape
+        assert_close(orthogonalize(matrix), one_matrix_newton_schulz(matrix), rtol=1e-4, atol=1e-5)
+
+
+def test_orthogonalize_all_batches_by_shape_and_returns_each_matrix_in_its_own():
+    generator = torch.Generator().manual_seed(1)
+    shapes = [(16, 48), (48, 16), (16, 16), (16, 48), (64, 16)]  # a transpose batches with its shape
+    matrices = [torch.randn(shape, generator=generator) for shape in shapes]
+    results = orthogonalize_all(matrices)
+    assert [r.shape for r in results] == [m.shape for m in matrices]
+    for matrix, result in zip(matrices, results, strict=True):
+        assert_close(result, one_matrix_newton_schulz(matrix), rtol=1e-4, atol=1e-5)
+    stacked = orthogonalize(torch.stack(matrices[:1] + matrices[3:4]))  # (2, 16, 48)
+    assert_close(stacked[1], orthogonalize(matrices[3]), rtol=1e-5, atol=1e-6)
+
+
+def test_muon_steps_each_matrix_as_the_one_matrix_iteration_would():
+    """Momentum 0.95 with Nesterov's look-ahead, decoupled decay, the update at AdamW's size."""
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(shape)) for shape in ((8, 24), (24, 8), (8, 8))]
+    expected = [w.detach().clone() for w in weights]
+    buffers = [torch.zeros_like(w) for w in weights]
+    muon = Muon(weights, lr=0.02, weight_decay=0.1)
+    for step in range(3):
+        grads = [torch.randn(w.shape, generator=torch.Generator().manual_seed(step)) for w in weights]
+        for w, g in zip(weights, grads, strict=True):
+            w.grad = g.clone()
+        muon.step()
+        for i, g in enumerate(grads):
+            buffers[i] = 0.95 * buffers[i] + 0.05 * g
+            update = one_matrix_newton_schulz(0.05 * g + 0.95 * buffers[i])
+            expected[i] = expected[i] * (1 - 0.02 * 0.1) - 0.02 * 0.2 * max(g.shape) ** 0.5 * update
+    for w, e in zip(weights, expected, strict=True):
+        assert_close(w.detach(), e, rtol=1e-4, atol=1e-5)
+
+
+def test_the_cpu_preset_is_muon_for_300_steps_on_the_two_layer_shape():
+    """Muon's 300 steps reach val 1.886 sooner than AdamW's 500 (docs/benchmarks.md, issue 18)."""
+    cpu = PRESETS["cpu"]
+    assert (cpu.model.n_layer, cpu.model.n_head, cpu.model.n_embd, cpu.model.block_size) == (2, 4, 128, 64)
+    train = cpu.train
+    assert (train.optimizer, train.max_iters, train.eval_interval) == ("muon", 300, 150)
+    assert (train.learning_rate, train.min_lr, train.schedule) == (2e-2, 2e-3, "linear")
+    assert isinstance(make_optimizer(GPT(cpu.model_config(65)), train), MuonWithAdamW)
 
 
 def test_muon_refuses_a_model_without_blocks_and_an_adamw_state():

@@ -466,6 +466,10 @@ def _shape(c: GPTConfig) -> str:
     return f"{c.n_layer}L {c.n_head}H {c.n_embd}C T{c.block_size}"
 
 
+def _optimizer(t: TrainConfig) -> str:
+    return "Muon (blocks' matrices) + AdamW" if t.optimizer == "muon" else "AdamW"
+
+
 def _describe(run: Run) -> str:
     t = run.train_config
     if run.budget is not None:
@@ -473,14 +477,15 @@ def _describe(run: Run) -> str:
         decay = "constant after" if t.schedule == "constant" else f"{t.schedule} to {t.min_lr:g} over"
         return (
             f"{_shape(c)}, {run.model.num_params() / 1e6:.2f}M params, {c.activation}, dropout "
-            f"{c.dropout:g}, tied {'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, AdamW lr "
-            f"{t.learning_rate:g} betas {t.betas[0]:g}/{t.betas[1]:g} (warmup {t.warmup} steps, {decay} "
+            f"{c.dropout:g}, tied {'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, {_optimizer(t)} "
+            f"lr {t.learning_rate:g} betas {t.betas[0]:g}/{t.betas[1]:g} (warmup {t.warmup} steps, {decay} "
             f"{run.budget.seconds:g} s of its own time), {t.eval_iters} eval batches every "
             f"{run.budget.eval_every:g} s and at the end"
         )
+    decay = "constant" if t.schedule == "constant" else f"{t.schedule} to {t.min_lr:g} at step {t.max_iters}"
     return (
         f"{_shape(run.model_config)}, {run.model.num_params() / 1e6:.2f}M params, batch {t.batch_size}, "
-        f"AdamW lr {t.learning_rate:g} (warmup {t.warmup}, cosine to {t.min_lr:g} at step {t.max_iters}), "
+        f"{_optimizer(t)} lr {t.learning_rate:g} (warmup {t.warmup}, {decay}), "
         f"{run.stop_at} steps, {t.eval_iters} eval batches every {t.eval_interval}"
     )
 

@@ -195,20 +195,23 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "cpu",
         # Chosen by measurement on 2 CPU cores (docs/benchmarks.md): 2 layers train twice the tokens
-        # per second of 4 and learn more per second; a high learning rate and batches of 32 do the rest.
+        # per second of 4 and learn more per second. Muon on the blocks' matrices learns so much more
+        # per step at the start that 300 of its steps (each 1.3x AdamW's) beat AdamW's 500.
         GPTConfig(block_size=64, n_embd=128, n_head=4, n_layer=2, dropout=0.0),
         TrainConfig(
             batch_size=32,
-            max_iters=500,
-            eval_interval=250,
+            max_iters=300,
+            eval_interval=150,
             eval_iters=10,
-            learning_rate=5e-3,
+            learning_rate=2e-2,
             warmup=50,
-            min_lr=5e-4,
+            min_lr=2e-3,
+            schedule="linear",
             weight_decay=0.1,
             dtype="float32",  # exact; bf16 ("auto") was ~5% faster here but no better per second
+            optimizer="muon",
         ),
-        "about 30 seconds on 2 CPU cores, val loss about 1.88: the main job",
+        "about 15 seconds on 2 CPU cores, val loss about 1.85: the main job",
     ),
     "lecture": Preset(
         "lecture",

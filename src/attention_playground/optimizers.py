@@ -27,16 +27,21 @@ NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)  # the quintic's coefficients (Keller 
 
 @torch.no_grad()
 def orthogonalize(matrix: torch.Tensor, steps: int = 5) -> torch.Tensor:
-    """About U V^T of matrix = U S V^T: every singular value pushed towards 1 (0.5-1.5 after 5 steps)."""
+    """About U V^T of matrix = U S V^T: every singular value pushed towards 1 (0.5-1.5 after 5 steps).
+
+    `matrix` is (rows, cols), or a stack (n, rows, cols) orthogonalized one by one in batched matmuls.
+    """
     a, b, c = NEWTON_SCHULZ
     x = matrix.to(torch.bfloat16 if matrix.is_cuda else torch.float32)
-    wide = x.size(0) <= x.size(1)
-    x = x if wide else x.T  # (rows <= cols): the Gram matrix x x^T is the smaller one
-    x = x / x.norm().clamp(min=1e-7)  # spectral norm <= Frobenius norm = 1: inside the iteration's range
+    wide = x.size(-2) <= x.size(-1)
+    x = x if wide else x.mT  # (rows <= cols): the Gram matrix x x^T is the smaller one
+    x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=1e-7)  # spectral <= Frobenius = 1: in range
+    add_product = torch.baddbmm if x.dim() == 3 else torch.addmm  # beta * input + alpha * (m1 @ m2)
     for _ in range(steps):
-        gram = x @ x.T
-        x = a * x + (b * gram + c * gram @ gram) @ x
-    return (x if wide else x.T).to(matrix.dtype)
+        gram = x @ x.mT
+        polynomial = add_product(gram, gram, gram, beta=b, alpha=c)  # b gram + c gram^2
+        x = add_product(x, polynomial, x, beta=a)  # a x + (b gram + c gram^2) x
+    return (x if wide else x.mT).to(matrix.dtype)
 
 
 class Muon(torch.optim.Optimizer):
@@ -64,14 +69,31 @@ class Muon(torch.optim.Optimizer):
     def step(self, closure: None = None) -> None:  # type: ignore[override]  # no closure
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            updates = []
+            for p in params:
                 buffer = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
                 buffer.lerp_(p.grad, 1 - momentum)
-                update = orthogonalize(p.grad.lerp(buffer, momentum), group["steps"])  # Nesterov
+                updates.append(p.grad.lerp(buffer, momentum))  # Nesterov
+            for p, update in zip(params, orthogonalize_all(updates, group["steps"]), strict=True):
                 p.mul_(1 - lr * group["weight_decay"])
                 p.add_(update, alpha=-lr * 0.2 * max(p.shape) ** 0.5)  # AdamW's RMS, about 0.2
+
+
+def orthogonalize_all(matrices: list[torch.Tensor], steps: int = 5) -> list[torch.Tensor]:
+    """orthogonalize() of each matrix, those of one shape (or its transpose) stacked into one batch:
+    a model's matrices come in a few shapes, and one batched product costs less than several small ones."""
+    tall = [m.size(0) > m.size(1) for m in matrices]
+    oriented = [m.mT if t else m for m, t in zip(matrices, tall, strict=True)]  # each (rows <= cols)
+    batches: dict[tuple[torch.Size, torch.dtype, torch.device], list[int]] = {}
+    for i, m in enumerate(oriented):
+        batches.setdefault((m.shape, m.dtype, m.device), []).append(i)
+    out = list(matrices)
+    for indices in batches.values():
+        stacked = orthogonalize(torch.stack([oriented[i] for i in indices]), steps)  # (n, rows, cols)
+        for i, result in zip(indices, stacked, strict=True):
+            out[i] = result.mT if tall[i] else result
+    return out
 
 
 class MuonWithAdamW:
