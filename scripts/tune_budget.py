@@ -62,10 +62,14 @@ LR_3E_3 = {"learning_rate": 3e-3, "min_lr": 3e-4}  # the chosen learning rate, f
 ROUND_4_MODEL = {"n_layer": 4, "block_size": 128, "position": "rope"}
 ROUND_4_TRAIN = {"batch_size": 16, **LR_3E_3}
 LINEAR_TO_0 = {"schedule": "linear", "min_lr": 0.0}  # round 9's best schedule
+# round 10's best (linear-to-0-betas-0.95-relu-squared), where round 11 starts
+ROUND_10_MODEL = {**ROUND_4_MODEL, "activation": "relu_squared"}
+ROUND_10_BUT_LR = {"batch_size": 16, **LINEAR_TO_0, "betas": (0.9, 0.95)}  # START's lr 5e-3
+ROUND_10_TRAIN = {**LR_3E_3, **ROUND_10_BUT_LR}  # lr 3e-3, linear to 0
 
 RECIPES = [
     Recipe("start", "where tuning started: the cpu shape, tied weights, lr 5e-3, no dropout", {}, {}),
-    Recipe("cpu-longer", "the cpu preset run longer: the same, untied", {"tie_weights": False}, {}),
+    Recipe("cpu-longer", "the cpu preset's shape run longer with AdamW, untied", {"tie_weights": False}, {}),
     Recipe("dropout-0.1", "dropout 0.1 (the first budget preset)", {"dropout": 0.1}, {}),
     Recipe("3-layers", "3 layers", {"n_layer": 3}, {}),
     Recipe("4-layers", "4 layers", {"n_layer": 4}, {}),
@@ -134,6 +138,11 @@ RECIPES = [
     Recipe("linear-to-0-betas-0.95-relu-squared", "as round 4's best, linear to 0, betas (0.9, 0.95), "
            "ReLU squared", {**ROUND_4_MODEL, "activation": "relu_squared"},
            {**ROUND_4_TRAIN, **LINEAR_TO_0, "betas": (0.9, 0.95)}),
+    # Round 11: round 10's best (the budget preset) with Muon, its Newton-Schulz steps now batched
+    Recipe("chosen-muon-lr-5e-3", "as round 10's best, Muon on the blocks' matrices, lr 5e-3",
+           ROUND_10_MODEL, {**ROUND_10_BUT_LR, "optimizer": "muon"}),
+    Recipe("chosen-muon-lr-1e-2", "as round 10's best, Muon on the blocks' matrices, lr 1e-2",
+           ROUND_10_MODEL, {**ROUND_10_TRAIN, "optimizer": "muon", "learning_rate": 1e-2}),
 ]  # fmt: skip
 
 

@@ -105,3 +105,35 @@ def test_the_tuning_table_marks_the_best_and_goes_between_the_docs_markers(tune,
     assert f"<!-- budget-tuning:start -->\n{table}\n<!-- budget-tuning:end -->" in copy.read_text(
         encoding="utf-8"
     )
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return load_script("probe_cpu_preset")
+
+
+def test_each_cpu_probe_is_the_preset_with_the_fields_it_names(probes):
+    cpu = PRESETS["cpu"]
+    for recipe in probes.RECIPES:
+        model, train = probes.configs(recipe, 65, seed=7)
+        assert train.seed == 7 and train.device == "cpu"
+        changed = {k for k in vars(train) if getattr(train, k) != getattr(cpu.train, k)} - {"seed", "device"}
+        changed |= {k for k in vars(model) if getattr(model, k) != getattr(cpu.model_config(65), k)}
+        named = {k for k, v in recipe.train.items() if v != getattr(cpu.train, k)}
+        named |= {k for k, v in recipe.model.items() if v != getattr(cpu.model, k)}
+        assert changed == named, recipe.name
+    preset = next(r for r in probes.RECIPES if r.name == "preset")
+    assert probes.configs(preset, 65, 1337)[1] == dataclasses.replace(cpu.train, device="cpu")
+    old = probes.configs(next(r for r in probes.RECIPES if r.name == "adamw-500"), 65, 1337)[1]
+    assert (old.optimizer, old.max_iters, old.learning_rate, old.schedule) == ("adamw", 500, 5e-3, "cosine")
+
+
+def test_a_cpu_probe_reports_each_evaluation_and_whether_it_reached_the_target(probes, shakespeare_splits):
+    recipe = next(r for r in probes.RECIPES if r.name == "preset")
+    result = probes.probe(recipe, shakespeare_splits, 65, 1337, max_iters=4, eval_interval=2, eval_iters=1)
+    assert [steps for steps, _, _ in result.evaluations] == [2, 4]
+    assert result.evaluations[0][2] < result.evaluations[1][2], "the run's wall time grows"
+    assert result.reached is None, "4 steps do not reach val 1.886"
+    assert "reached 1.886: no" in result.line() and result.full_val > 3.0
+    result.evaluations.append((300, 1.85, 12.0))
+    assert result.reached == (300, 12.0)
