@@ -53,9 +53,10 @@ START_TRAIN = ap.TrainConfig(
     batch_size=32, max_iters=5000, eval_interval=1000, eval_iters=50, learning_rate=5e-3, warmup=100,
     min_lr=5e-4, weight_decay=0.1, dtype="float32",
 )  # fmt: skip
-# the budget preset is this recipe: round 10's best, round 4's best with three changes that each
-# landed inside the noise alone (rounds 8 and 9) and together beat every other run
-CHOSEN = "linear-to-0-betas-0.95-relu-squared"
+# the budget preset is this recipe: round 10's best (round 4's best with three changes that each
+# landed inside the noise alone and together beat every other run) with Muon, which beat round
+# 10's AdamW by 0.016 when the two took turns in one process (scripts/budget_duel.py)
+CHOSEN = "chosen-muon-lr-5e-3"
 
 LR_3E_3 = {"learning_rate": 3e-3, "min_lr": 3e-4}  # the chosen learning rate, for later rounds
 # round 4's best (4-layers-block-128-rope), where rounds 5 to 7 start

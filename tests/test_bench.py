@@ -169,8 +169,8 @@ def test_bench_budget_trains_both_recipes_for_the_same_time_in_turns(capsys):
     for text in (
         "relu, dropout 0, tied no, batch 12, AdamW lr 0.001 betas 0.9/0.99 (warmup 100 steps, cosine to "
         "0.0001 over 2 s of its own time)",
-        "relu_squared, dropout 0, tied yes, batch 16, AdamW lr 0.003 betas 0.9/0.95 (warmup 100 steps, "
-        "linear to 0 over 2 s of its own time)",
+        "relu_squared, dropout 0, tied yes, batch 16, Muon (blocks' matrices) + AdamW lr 0.005 betas "
+        "0.9/0.95 (warmup 100 steps, linear to 0 over 2 s of its own time)",
         "best val",
         "full val",
         "budget preset: best val loss",

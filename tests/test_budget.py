@@ -164,7 +164,7 @@ def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weig
     untied_learned = GPT(dataclasses.replace(model, vocab_size=65, tie_weights=False, position="learned"))
     no_lm_head_nor_position_table = untied_learned.num_params() - 65 * 128 - 128 * 128
     assert GPT(budget.model_config(65)).num_params() == no_lm_head_nor_position_table
-    assert (budget.train.batch_size, budget.train.learning_rate) == (16, 3e-3)
+    assert (budget.train.batch_size, budget.train.learning_rate, budget.train.optimizer) == (16, 5e-3, "muon")
     assert GPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
     assert GPTConfig().tie_weights is False and GPTConfig().position == "learned"
 

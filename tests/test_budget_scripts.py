@@ -137,3 +137,18 @@ def test_a_cpu_probe_reports_each_evaluation_and_whether_it_reached_the_target(p
     assert "reached 1.886: no" in result.line() and result.full_val > 3.0
     result.evaluations.append((300, 1.85, 12.0))
     assert result.reached == (300, 12.0)
+
+
+def test_a_budget_duel_gives_two_tuning_recipes_the_same_time(tune):
+    duel = load_script("budget_duel")
+    adamw = "linear-to-0-betas-0.95-relu-squared"  # round 10's best, the budget preset until round 11
+    runs = duel.duel_runs([adamw, tune.CHOSEN], 65, 120.0, seed=1337)
+    assert [run.name for run in runs] == [adamw, tune.CHOSEN]
+    assert all(run.budget_seconds == 120.0 for run in runs)
+    assert runs[1].train_config == dataclasses.replace(PRESETS["budget"].train, device="cpu")
+    muon = runs[1].train_config
+    assert (muon.optimizer, muon.learning_rate) == ("muon", 5e-3)
+    assert dataclasses.replace(muon, optimizer="adamw", learning_rate=3e-3) == runs[0].train_config
+    assert runs[0].model_config == runs[1].model_config
+    with pytest.raises(SystemExit):
+        duel.main([adamw, "no-such-recipe"])
