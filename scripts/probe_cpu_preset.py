@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import attention_playground as ap
-from attention_playground.bench import TARGET_VAL_LOSS, split_loss
+from attention_playground.bench import TARGET_VAL_LOSS, BenchClock, split_loss
 from attention_playground.data import load_corpus
 
 
@@ -84,27 +84,6 @@ class Probe:
         )
 
 
-class Clock(ap.Callback):
-    """Each step's own time, and the run's wall time at each evaluation."""
-
-    def __init__(self) -> None:
-        self.step_seconds: list[float] = []
-        self.evaluations: list[tuple[int, float, float]] = []
-
-    def on_run_begin(self, trainer: ap.Trainer) -> None:
-        self.began = self.last = time.perf_counter()
-
-    def on_step(self, trainer: ap.Trainer, step: int, loss: float) -> None:
-        now = time.perf_counter()
-        self.step_seconds.append(now - self.last)
-        self.last = now
-
-    def on_eval(self, trainer: ap.Trainer, step: int, losses: dict[str, float]) -> None:
-        now = time.perf_counter()
-        self.evaluations.append((step + 1, losses["val"], now - self.began))
-        self.last = now
-
-
 def configs(recipe: Recipe, vocab_size: int, seed: int) -> tuple[ap.GPTConfig, ap.TrainConfig]:
     cpu = ap.get_preset("cpu")
     model = dataclasses.replace(cpu.model_config(vocab_size), **recipe.model)
@@ -117,14 +96,15 @@ def probe(recipe: Recipe, splits: ap.Splits, vocab_size: int, seed: int, **overr
     train_config = dataclasses.replace(train_config, **override)
     ap.set_seed(seed)
     model = ap.GPT(model_config)
-    clock = Clock()
-    ap.Trainer(model, splits, train_config, callbacks=[clock]).run()
+    clock = BenchClock(stop_at=train_config.max_iters, slice_seconds=math.inf)  # one slice: the whole run
+    history = ap.Trainer(model, splits, train_config, callbacks=[clock]).run()
     steady = clock.step_seconds[5:] or clock.step_seconds  # the first steps warm caches up
+    evaluations = zip((s + 1 for s in history.eval_steps), history.val_loss, clock.eval_seconds, strict=True)
     return Probe(
         recipe=recipe,
         seed=seed,
         ms_per_step=statistics.median(steady) * 1e3,
-        evaluations=clock.evaluations,
+        evaluations=list(evaluations),
         full_val=split_loss(model, splits.val, model_config.block_size),
     )
 

@@ -137,8 +137,7 @@ RECIPES = [
     Recipe("linear-to-0-relu-squared", "as round 4's best, linear to 0, ReLU squared",
            {**ROUND_4_MODEL, "activation": "relu_squared"}, {**ROUND_4_TRAIN, **LINEAR_TO_0}),
     Recipe("linear-to-0-betas-0.95-relu-squared", "as round 4's best, linear to 0, betas (0.9, 0.95), "
-           "ReLU squared", {**ROUND_4_MODEL, "activation": "relu_squared"},
-           {**ROUND_4_TRAIN, **LINEAR_TO_0, "betas": (0.9, 0.95)}),
+           "ReLU squared", ROUND_10_MODEL, ROUND_10_TRAIN),
     # Round 11: round 10's best (the budget preset) with Muon, its Newton-Schulz steps now batched
     Recipe("chosen-muon-lr-5e-3", "as round 10's best, Muon on the blocks' matrices, lr 5e-3",
            ROUND_10_MODEL, {**ROUND_10_BUT_LR, "optimizer": "muon"}),
