@@ -98,6 +98,15 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def exited_ok(result: subprocess.CompletedProcess, finished: bool) -> bool:
+    """Exit code 0, or torch's own abort at interpreter exit after the run finished: twice in CI
+    (session 9) a rank died with C++'s "terminate called without an active exception" once its work
+    was done and the group destroyed (Gloo's threads at finalization; see pytorch/pytorch#179291)."""
+    return result.returncode == 0 or (
+        finished and "terminate called without an active exception" in result.stderr
+    )
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> dict:
     """tests/ddp_worker.py under torchrun, 2 ranks: what each saw, and where its checkpoint is."""
@@ -105,10 +114,7 @@ def two_ranks(tmp_path_factory) -> dict:
     began = time.perf_counter()
     result = torchrun(str(HERE / "ddp_worker.py"), str(out), str(STEPS))
     written = all((out / f"rank{r}.json").exists() for r in range(2))  # each rank's last act, group gone
-    # Once in CI (session 9) a rank aborted at interpreter exit, after writing its results, with
-    # C++'s "terminate called without an active exception": torch's shutdown, not our run.
-    exit_abort = written and "terminate called without an active exception" in result.stderr
-    assert result.returncode == 0 or exit_abort, result.stderr[-3000:]
+    assert exited_ok(result, finished=written), result.stderr[-3000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     return {"out": out, "ranks": ranks, "wall": time.perf_counter() - began}
 
@@ -178,7 +184,7 @@ def test_the_cli_resumes_under_torchrun_and_only_rank_0_prints(two_ranks, tmp_pa
     args = ["--resume", "--change-settings", "--max-iters", str(STEPS + 10), "--out", str(tmp_path)]
     args += ["--sample-tokens", "30"]
     result = torchrun(*program, *CLI_TINY, "--device", "cpu", *args)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert exited_ok(result, finished="--- sample (30 tokens" in result.stdout), result.stderr[-3000:]
     assert result.stdout.count(f"resuming {tmp_path / 'ckpt.pt'} after step {STEPS} of {STEPS}") == 1
     assert result.stdout.count(f"step {STEPS + 10:5d}: train loss") == 1, "rank 0 alone prints"
     assert result.stdout.count("--- sample (30 tokens") == 1
