@@ -16,6 +16,7 @@ from attention_playground import (
     generate,
     get_batch,
 )
+from attention_playground.gpt import ReLUSquared
 from attention_playground.sampling import sample_text
 
 
@@ -185,6 +186,20 @@ def test_dropout_only_in_training():
     assert_close(model(idx)[0], model(idx)[0])
     model.train()
     assert not torch.allclose(model(idx)[0], model(idx)[0])
+
+
+def test_relu_squared_has_autograds_gradient_and_second_order_is_refused():
+    """ReLUSquared's hand-written backward equals autograd's own through relu(x).square()."""
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ReLUSquared(), (x,))
+    grad_out = torch.tensor([1.0, -2.0, 3.0, 0.5, -1.5], dtype=torch.float64)
+    (ours,) = torch.autograd.grad(ReLUSquared()(x), x, grad_out)
+    (autograds,) = torch.autograd.grad(torch.relu(x).square(), x, grad_out)
+    assert_close(ours, autograds)
+    assert_close(ours, torch.tensor([0.0, 0.0, 0.0, 0.5, -9.0], dtype=torch.float64))  # 2 relu(x) grad
+    (first,) = torch.autograd.grad(ReLUSquared()(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):  # once_differentiable: no silent wrong second derivative
+        first.sum().backward()
 
 
 @pytest.mark.parametrize(
