@@ -12,11 +12,16 @@ CI). It goes between `<!-- runtime -->` and `<!-- /runtime -->` in the notebook'
 the README's row for that notebook between `<!-- course-map:start -->` and `<!-- course-map:end -->`,
 with the machine between `<!-- runtime-machine -->` and `<!-- /runtime-machine -->`. Nobody types
 these numbers: markdown cells are not compared by nbval, so rewriting them changes no test.
+
+A saved notebook shows what a fresh clone shows. Notebook 07 opens a checkpoint you trained yourself
+(runs/cpu-char/ckpt.pt) where there is one, so while the notebooks run and are saved, such a file is
+renamed aside (ckpt.pt.set-aside-by-run_notebooks) and renamed back afterwards, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -30,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 COURSE_MAP = re.compile(r"<!-- course-map:start -->\n.*?<!-- course-map:end -->", re.DOTALL)
 RUNNER = "`scripts/run_notebooks.sh`"
+LOCAL_RUNS = ("runs/cpu-char/ckpt.pt",)  # what a notebook opens if you trained it (07's section 6)
+ASIDE = ".set-aside-by-run_notebooks"
 
 
 def span(name: str) -> re.Pattern[str]:
@@ -132,6 +139,33 @@ def execute(path: Path):
     return nb, seconds
 
 
+@contextlib.contextmanager
+def local_runs_set_aside(root: Path = ROOT, paths: tuple[str, ...] = LOCAL_RUNS):
+    """Rename your own checkpoints aside while notebooks run, so they run as on a fresh clone; always
+    rename them back. A leftover aside copy (from a run that was killed) stops it before anything moves."""
+    moved: list[tuple[Path, Path]] = []
+    for relative in paths:
+        path = root / relative
+        aside = path.with_name(path.name + ASIDE)
+        if aside.exists():
+            raise SystemExit(
+                f"{aside} is left from an earlier run of this script: rename it back to {path.name} "
+                f"(or delete one of the two), then run again"
+            )
+    try:
+        for relative in paths:
+            path = root / relative
+            if path.exists():
+                aside = path.with_name(path.name + ASIDE)
+                path.rename(aside)
+                moved.append((aside, path))
+                print(f"{relative}: set aside while the notebooks run (renamed back at the end)", flush=True)
+        yield [original for _, original in moved]
+    finally:
+        for aside, original in moved:
+            aside.rename(original)
+
+
 def main(argv: list[str] | None = None) -> int:
     import nbformat
     from nbconvert.preprocessors import CellExecutionError
@@ -147,18 +181,19 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             rewrite_notebook_cell(opening_cell(nbformat.read(path, as_version=4)).source, 0, where, path.name)
     seconds, failed = {}, []
-    for path in paths:
-        try:
-            nb, seconds[path.stem] = execute(path)
-        except CellExecutionError as error:
-            failed.append(path.name)
-            print(f"{path.name}: FAILED\n{error}", file=sys.stderr, flush=True)
-            continue
-        if not args.check:
-            cell = opening_cell(nb)
-            cell.source = rewrite_notebook_cell(cell.source, seconds[path.stem], where, path.name)
-            nbformat.write(nb, path)
-        print(f"{path.name}: executed in {seconds[path.stem]:.1f} s", flush=True)
+    with local_runs_set_aside():
+        for path in paths:
+            try:
+                nb, seconds[path.stem] = execute(path)
+            except CellExecutionError as error:
+                failed.append(path.name)
+                print(f"{path.name}: FAILED\n{error}", file=sys.stderr, flush=True)
+                continue
+            if not args.check:
+                cell = opening_cell(nb)
+                cell.source = rewrite_notebook_cell(cell.source, seconds[path.stem], where, path.name)
+                nbformat.write(nb, path)
+            print(f"{path.name}: executed in {seconds[path.stem]:.1f} s", flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -305,3 +305,23 @@ def test_the_runner_refuses_a_notebook_without_a_marker_before_running_it(tmp_pa
         runner.main([str(path)])
     assert nbformat.read(path, as_version=4).cells[1].outputs == []  # it did not run
     assert runner.cpu_name()
+
+
+def test_the_runner_sets_your_checkpoint_aside_and_always_renames_it_back(tmp_path):
+    """Notebook 07 opens runs/cpu-char/ckpt.pt if you trained one: saved notebooks must not show it."""
+    ckpt = tmp_path / "runs" / "cpu-char" / "ckpt.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"your model")
+    with pytest.raises(RuntimeError, match="failed"), runner.local_runs_set_aside(tmp_path) as moved:
+        assert moved == [ckpt] and not ckpt.exists()  # the notebooks run as on a fresh clone
+        raise RuntimeError("a notebook failed")
+    assert ckpt.read_bytes() == b"your model"  # back, even after a failure
+    aside = ckpt.with_name("ckpt.pt" + runner.ASIDE)
+    aside.write_bytes(b"left by a killed run")
+    with pytest.raises(SystemExit, match="rename it back"), runner.local_runs_set_aside(tmp_path):
+        pass
+    assert ckpt.read_bytes() == b"your model" and aside.read_bytes() == b"left by a killed run"
+    aside.unlink()
+    ckpt.unlink()
+    with runner.local_runs_set_aside(tmp_path) as moved:  # nothing trained: nothing to move
+        assert moved == []
