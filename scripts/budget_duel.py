@@ -15,6 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from attention_playground.allocator import keep_freed_memory
 from attention_playground.bench import Run, run_result, train_interleaved
 from attention_playground.budget import UNBOUNDED
 from attention_playground.data import load_corpus
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="wall time each (default 5)")
     parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as `train` does: large tensors reuse freed memory (allocator.py)
     unknown = [n for n in args.recipes if n not in {r.name for r in RECIPES}]
     if unknown or not args.minutes > 0:
         parser.error(f"unknown recipe(s) {', '.join(unknown)}" if unknown else "--minutes must be positive")

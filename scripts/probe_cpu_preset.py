@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import attention_playground as ap
+from attention_playground.allocator import keep_freed_memory
 from attention_playground.bench import TARGET_VAL_LOSS, BenchClock, split_loss
 from attention_playground.data import load_corpus
 
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipes", help="comma-separated names (default: all)")
     parser.add_argument("--seeds", default="1337", help="comma-separated seeds (default: 1337)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as `train` does: large tensors reuse freed memory (allocator.py)
     by_name = {r.name: r for r in RECIPES}
     names = args.recipes.split(",") if args.recipes else list(by_name)
     unknown = [n for n in names if n not in by_name]

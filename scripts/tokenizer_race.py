@@ -4,9 +4,10 @@
     python scripts/tokenizer_race.py --minutes 1 --no-write
     python scripts/tokenizer_race.py --contestants char,gpt2,gpt2-full   # and all 50,257 GPT-2 tokens
 
-Each contestant is the `budget` preset's model (the recipe of `train --minutes N`) over one
-tokenizer's vocabulary, trained on Tiny Shakespeare for the same wall time (budget.TimeBudget, its
-evaluations included), one after another, from the same seed. Before training and after it (from
+Each contestant is the preset `train --minutes N` takes for its tokenizer (`budget` for characters;
+`budget-gpt2`, the same with dropout 0.1, for GPT-2's tokens) over that tokenizer's vocabulary,
+trained on Tiny Shakespeare for the same wall time (budget.TimeBudget, its evaluations included),
+one after another, from the same seed. Before training and after it (from
 the best checkpoint, as `train` samples) each writes a sample of about the same number of
 characters. The table: parameters, tokens/s, the best model's loss over its whole val split per
 token, the val split's characters per token, and their ratio, nats per character: the one loss
@@ -30,9 +31,12 @@ from pathlib import Path
 import torch
 
 import attention_playground as ap
+from attention_playground.allocator import keep_freed_memory
 from attention_playground.bench import split_loss
 from attention_playground.budget import train_for
+from attention_playground.config import budget_preset_for
 from attention_playground.sampling import sample_text
+from attention_playground.tokenizers import characters_per_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder import cpu_name  # noqa: E402  # the scripts share it
@@ -63,9 +67,9 @@ def race(name: str, text: str, seconds: float, sample_chars: int, seed: int) -> 
     """Train one contestant for `seconds` and sample it before and after."""
     tokenizer = ap.get_tokenizer(name, text)
     splits = ap.split(ap.encode_corpus(text, tokenizer))
-    chars_per_token = len(tokenizer.decode(splits.val.tolist())) / len(splits.val)
+    chars_per_token = characters_per_token(tokenizer, splits.val)  # of the split the loss is of
     sample_tokens = round(sample_chars / chars_per_token)  # about sample_chars characters for each
-    preset = ap.get_preset("budget")
+    preset = ap.get_preset(budget_preset_for(name))  # as `train --minutes N --tokenizer name` takes
     ap.set_seed(seed)
     model = ap.GPT(preset.model_config(tokenizer.vocab_size))
     before = sample_text(model, tokenizer, "\n", sample_tokens, 0.8, None, seed)
@@ -122,18 +126,27 @@ def machine() -> str:
 ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the README's words
 
 
+def dropouts(entries: list[Entry]) -> str:
+    """Each contestant's preset and its dropout, such as "dropout 0 (`budget`) for characters"."""
+    parts = []
+    for e in entries:
+        name = budget_preset_for(e.name)
+        parts.append(f"dropout {ap.get_preset(name).model.dropout:g} (`{name}`) for {TITLES[e.name]}")
+    return ", ".join(parts)
+
+
 def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
-    preset = ap.get_preset("budget")
-    c = preset.model
+    c = ap.get_preset("budget").model  # budget-gpt2 differs from it in dropout alone (tested)
     return (
         f"{table(entries)}\n\n"
         f"Written by `{command}`: each model trained {minutes:g} minutes of wall time (its evaluations "
-        f"included), one after another, seed {seed}: the `budget` preset's model ({c.n_layer} layers, "
+        f"included), one after another, seed {seed}, with the preset `train --minutes {minutes:g}` takes "
+        f"for its tokenizer: the `budget` preset's model ({c.n_layer} layers, "
         f"{c.n_head} heads, {c.n_embd} channels, block {c.block_size} tokens, "
         f"{'RoPE' if c.position == 'rope' else c.position} positions, "
         f"{ACTIVATION_NAMES.get(c.activation, c.activation)}, "
-        f"dropout {c.dropout:g}, output layer {'tied to' if c.tie_weights else 'apart from'} the token "
-        f"table) and its training (`train --minutes {minutes:g}`). "
+        f"output layer {'tied to' if c.tie_weights else 'apart from'} the token "
+        f"table) and its training; {dropouts(entries)}. "
         "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
         "val per character = val per token / that split's characters per token; tokens/s: tokens "
         "trained on over the wall time, evaluations included. Samples: 0.8 "
@@ -162,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", default=str(ROOT / "README.md"), help="the README to update")
     parser.add_argument("--no-write", action="store_true", help="print, write nothing")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as `train` does: large tensors reuse freed memory (allocator.py)
     names = args.contestants.split(",")
     if any(n not in TITLES for n in names) or not args.minutes > 0:
         parser.error(f"--contestants: choose among {', '.join(TITLES)}; --minutes must be positive")

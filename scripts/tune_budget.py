@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 import attention_playground as ap
+from attention_playground.allocator import keep_freed_memory
 from attention_playground.bench import split_loss
 from attention_playground.budget import train_for
 from attention_playground.data import load_corpus
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", default=str(ROOT / "docs" / "benchmarks.md"), help="the file --write updates"
     )
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as `train` does: large tensors reuse freed memory (allocator.py)
     by_name = {r.name: r for r in RECIPES}
     names = args.recipes.split(",") if args.recipes else list(by_name)
     unknown = [n for n in names if n not in by_name]

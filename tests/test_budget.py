@@ -16,6 +16,7 @@ from attention_playground.budget import (
     eval_iters_within,
     train_for,
 )
+from attention_playground.config import budget_preset_for
 from attention_playground.data import Splits
 from attention_playground.training import Trainer
 
@@ -167,6 +168,16 @@ def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weig
     assert (budget.train.batch_size, budget.train.learning_rate, budget.train.optimizer) == (16, 5e-3, "muon")
     assert GPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
     assert GPTConfig().tie_weights is False and GPTConfig().position == "learned"
+
+
+def test_the_gpt2_budget_preset_is_the_budget_preset_with_dropout():
+    budget, gpt2 = PRESETS["budget"], PRESETS["budget-gpt2"]
+    assert gpt2.model == dataclasses.replace(budget.model, dropout=0.1) and gpt2.train == budget.train
+    assert (budget_preset_for("char"), budget_preset_for("gpt2"), budget_preset_for("gpt2-full")) == (
+        "budget",
+        "budget-gpt2",
+        "budget-gpt2",
+    )
 
 
 def test_a_budgets_evaluations_cover_the_val_split_at_most_once(tmp_path, shakespeare_splits, char_tokenizer):

@@ -51,6 +51,10 @@ def test_the_race_table_gives_the_loss_per_character(race):
     assert (
         samples.count("```") == 8 and "**GPT-2 tokens, compact, after training:**\n\n```\na\n```" in samples
     )
+    block = race.readme_block(entries, 5, "python scripts/tokenizer_race.py", 1337)
+    assert (
+        "dropout 0 (`budget`) for characters, dropout 0.1 (`budget-gpt2`) for GPT-2 tokens, compact" in block
+    ), "each contestant's preset, as `train --minutes 5` takes it for its tokenizer"
 
 
 def test_the_race_writes_between_the_readmes_markers(race, tmp_path):

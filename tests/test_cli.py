@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,8 @@ import pytest
 
 from attention_playground import GPT2Tokenizer
 from attention_playground.cli import main
+from attention_playground.data import load_corpus
+from attention_playground.tokenizers import characters_per_token
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -110,7 +113,10 @@ def test_minutes_trains_for_that_long_and_prints_the_best_val_loss(tmp_path, cap
     assert (tmp_path / "ckpt.pt").is_file()
 
 
-def test_minutes_without_a_preset_is_the_budget_recipe(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(("tokenizer", "preset"), [("char", "budget"), ("gpt2", "budget-gpt2")])
+def test_minutes_without_a_preset_is_the_budget_recipe_for_the_tokenizer(
+    tmp_path, capsys, monkeypatch, tokenizer, preset
+):
     import attention_playground.budget as budget
     from attention_playground import PRESETS, PlaygroundError
 
@@ -121,11 +127,12 @@ def test_minutes_without_a_preset_is_the_budget_recipe(tmp_path, capsys, monkeyp
         raise PlaygroundError("stopped by the test")
 
     monkeypatch.setattr(budget, "timed_run", fake_timed_run)
-    assert main(["train", "--minutes", "5", "--out", str(tmp_path), "--no-progress"]) == 1
-    assert "budget preset:" in capsys.readouterr().out
-    assert asked["seconds"] == 300 and asked["config"] == PRESETS["budget"].train
-    assert asked["block_size"] == PRESETS["budget"].model_config(65).block_size
-    assert (tmp_path.parent / "budget-char").exists() is False  # --out, not the default folder, was used
+    argv = ["train", "--minutes", "5", "--tokenizer", tokenizer, "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 1
+    assert f"{preset} preset:" in capsys.readouterr().out
+    assert asked["seconds"] == 300 and asked["config"] == PRESETS[preset].train
+    assert asked["block_size"] == PRESETS[preset].model_config(65).block_size
+    assert (tmp_path.parent / f"{preset}-{tokenizer}").exists() is False  # --out, not the default folder
 
 
 def test_minutes_takes_no_step_count_and_no_resume(tmp_path, capsys):
@@ -142,7 +149,11 @@ def test_gpt2_trains_on_the_tokens_the_text_uses(tmp_path, shakespeare):
     result = run_cli("train", *common, "--tokenizer", "gpt2", "--max-iters", "4", "--sample-tokens", "10")
     assert result.returncode == 0, result.stderr
     vocab = len(set(GPT2Tokenizer().encode(shakespeare[:30_000])))
-    assert f"gpt2 tokenizer (vocab {vocab:,})" in result.stdout and "per character" in result.stdout
+    assert f"gpt2 tokenizer (vocab {vocab:,})" in result.stdout
+    best = re.search(r"best val loss (\d+\.\d+) \((\d+\.\d+) per character\)", result.stdout)
+    corpus = load_corpus(data, "gpt2")  # per character of the val split, not of the whole text
+    val_chars_per_token = characters_per_token(corpus.tokenizer, corpus.splits.val)
+    assert float(best[2]) == pytest.approx(float(best[1]) / val_chars_per_token, abs=2e-4)
     unknown = run_cli("sample", "--checkpoint", f"{out}/ckpt.pt", "--prompt", "my smartphone")
     assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1
     assert "GPT-2 token ' smartphone'" in unknown.stderr and "--tokenizer gpt2-full" in unknown.stderr

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from .training import History
 
 DEFAULT_PRESET, DEFAULT_DATA, DEFAULT_TOKENIZER = "cpu", "tinyshakespeare", "char"
-BUDGET_PRESET = "budget"  # the default preset of a run that --minutes times
 SEED_MAX = 2**64 - 1  # torch's generators take seeds in [0, 2**64)
 # TrainConfig fields with an option: --resume takes them from the checkpoint (see _refuse_changes).
 TRAINING_OPTIONS = {
@@ -107,7 +106,7 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
         choices=list(PRESETS),
         help="model and training sizes: "
         + "; ".join(f"{p.name}: {p.about}" for p in PRESETS.values())
-        + f" (default: {DEFAULT_PRESET}, or {BUDGET_PRESET} with --minutes)",
+        + f" (default: {DEFAULT_PRESET}; with --minutes, budget, or budget-gpt2 for GPT-2's tokens)",
     )
     train.add_argument(
         "--minutes",
@@ -232,7 +231,7 @@ def _train(args: argparse.Namespace) -> None:
         run = _resumed_run(args, out) if args.resume else _new_run(args, out)
         text, model, tokenizer, splits = _prepare(run)
         history = _fit(args, run, model, tokenizer, splits)
-        _report(history, text, tokenizer, splits, checkpoint_file(out))
+        _report(history, tokenizer, splits, checkpoint_file(out))
         if args.sample_tokens:
             _closing_sample(checkpoint_file(out), history.device, args.sample_tokens, run.config.seed)
 
@@ -253,8 +252,14 @@ def _check_flags(args: argparse.Namespace, out: Path) -> None:
 
 
 def _preset_name(args: argparse.Namespace) -> str:
-    """--preset, else the budget preset with --minutes, else the default one."""
-    return args.preset or (BUDGET_PRESET if args.minutes is not None else DEFAULT_PRESET)
+    """--preset, else with --minutes the budget preset for the tokenizer, else the default one."""
+    from .config import budget_preset_for
+
+    if args.preset:
+        return args.preset
+    return (
+        budget_preset_for(args.tokenizer or DEFAULT_TOKENIZER) if args.minutes is not None else DEFAULT_PRESET
+    )
 
 
 @contextlib.contextmanager
@@ -454,13 +459,17 @@ def _timing(
     return config, list(callbacks)
 
 
-def _report(history: History, text: str, tokenizer: Any, splits: Any, path: Path) -> None:
+def _report(history: History, tokenizer: Any, splits: Any, path: Path) -> None:
+    from .tokenizers import characters_per_token
+
     for step, tr, va in zip(history.eval_steps, history.train_loss, history.val_loss, strict=True):
         print(f"step {step + 1:5d}: train loss {tr:.4f}, val loss {va:.4f}")
     per_char = ""
     if tokenizer.name != "char":  # nats per character, comparable with the char tokenizer's loss
-        chars_per_token = len(text) / (len(splits.train) + len(splits.val))
-        per_char = f" ({history.best_val_loss / chars_per_token:.4f} per character)"
+        loss_per_char = history.best_val_loss / characters_per_token(
+            tokenizer, splits.val
+        )  # of the val split
+        per_char = f" ({loss_per_char:.4f} per character)"
     print(
         f"best val loss {history.best_val_loss:.4f}{per_char} at step {history.best_step + 1}, "
         f"{history.seconds:.1f} s on {history.device} "
@@ -528,6 +537,10 @@ def _bench(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"train": _train_on_every_rank, "sample": _sample, "bench": _bench}
+    if args.command in ("train", "bench"):
+        from .allocator import keep_freed_memory
+
+        keep_freed_memory()  # large tensors reuse freed memory: no page faults each step (allocator.py)
     try:
         commands[args.command](args)
     except PlaygroundError as error:
