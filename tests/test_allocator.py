@@ -10,7 +10,7 @@ import pytest
 from attention_playground import allocator, cli
 
 # In a fresh process (the setting is process-wide and for good): page faults while a 96 MB tensor,
-# the GPT-2 model's logits, is made and filled again after the first one was freed.
+# the GPT-2 model's logits, is made and filled, and then four times more, each after the last was freed.
 REFILL = """
 import json, resource, sys, torch
 from attention_playground.allocator import keep_freed_memory
@@ -20,7 +20,7 @@ def faults_to_fill():
     torch.empty(2048, 11706).fill_(1.0)  # made, filled, freed
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 first = faults_to_fill()
-print(json.dumps({"kept": kept, "first": first, "again": faults_to_fill()}))
+print(json.dumps({"kept": kept, "first": first, "again": [faults_to_fill() for _ in range(4)]}))
 """
 PAGES = 2048 * 11706 * 4 // 4096  # the 4 KB pages of one such tensor
 
@@ -35,9 +35,12 @@ def refill(mode: str) -> dict:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 def test_a_freed_large_tensor_is_reused_without_page_faults():
     plain, kept = refill("plain"), refill("keep")
-    assert plain["again"] > PAGES // 2, f"glibc's default maps it afresh each time: {plain}"
+    assert min(plain["again"]) > PAGES // 2, f"glibc's default maps it afresh each time: {plain}"
     assert kept["kept"] is True
-    assert kept["again"] < PAGES // 20, f"kept: the second tensor reuses the first one's pages: {kept}"
+    # Kept: the heap settles within one more block (in about 1 run of 3 a small allocation lands
+    # above the first, and a second 96 MB is taken once); after that every tensor reuses old pages.
+    assert sum(kept["again"]) < PAGES + PAGES // 20, f"at most one more fresh block: {kept}"
+    assert max(kept["again"][-2:]) < PAGES // 20, f"then no fresh pages at all: {kept}"
 
 
 def test_nothing_to_do_without_glibc(monkeypatch):
