@@ -229,7 +229,7 @@ def _train(args: argparse.Namespace) -> None:
     _check_flags(args, out)
     with _claim(out):
         run = _resumed_run(args, out) if args.resume else _new_run(args, out)
-        text, model, tokenizer, splits = _prepare(run)
+        model, tokenizer, splits = _prepare(run)
         history = _fit(args, run, model, tokenizer, splits)
         _report(history, tokenizer, splits, checkpoint_file(out))
         if args.sample_tokens:
@@ -257,9 +257,9 @@ def _preset_name(args: argparse.Namespace) -> str:
 
     if args.preset:
         return args.preset
-    return (
-        budget_preset_for(args.tokenizer or DEFAULT_TOKENIZER) if args.minutes is not None else DEFAULT_PRESET
-    )
+    if args.minutes is not None:
+        return budget_preset_for(args.tokenizer or DEFAULT_TOKENIZER)
+    return DEFAULT_PRESET
 
 
 @contextlib.contextmanager
@@ -389,8 +389,8 @@ def _refuse_changes(args: argparse.Namespace, path: Path, checkpoint: Checkpoint
             )
 
 
-def _prepare(run: _Run) -> tuple[str, Any, Any, Any]:
-    """The text, the model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
+def _prepare(run: _Run) -> tuple[Any, Any, Any]:
+    """The model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
     from .data import load_text, split
     from .device import set_seed
     from .gpt import GPT
@@ -413,7 +413,7 @@ def _prepare(run: _Run) -> tuple[str, Any, Any, Any]:
         f"{len(splits.train):,} train / {len(splits.val):,} val tokens, "
         + (f"{run.minutes:g} minutes" if run.minutes is not None else f"{run.config.max_iters} steps")
     )
-    return text, model, tokenizer, splits
+    return model, tokenizer, splits
 
 
 def _fit(args: argparse.Namespace, run: _Run, model: Any, tokenizer: Any, splits: Any) -> History:
@@ -466,10 +466,8 @@ def _report(history: History, tokenizer: Any, splits: Any, path: Path) -> None:
         print(f"step {step + 1:5d}: train loss {tr:.4f}, val loss {va:.4f}")
     per_char = ""
     if tokenizer.name != "char":  # nats per character, comparable with the char tokenizer's loss
-        loss_per_char = history.best_val_loss / characters_per_token(
-            tokenizer, splits.val
-        )  # of the val split
-        per_char = f" ({loss_per_char:.4f} per character)"
+        val_chars_per_token = characters_per_token(tokenizer, splits.val)  # the val split's own, as the loss
+        per_char = f" ({history.best_val_loss / val_chars_per_token:.4f} per character)"
     print(
         f"best val loss {history.best_val_loss:.4f}{per_char} at step {history.best_step + 1}, "
         f"{history.seconds:.1f} s on {history.device} "
