@@ -107,6 +107,21 @@ def test_embedding_dropout_only_where_the_config_says(embedding_dropout):
     assert torch.equal(seen[0], embeddings) == (not embedding_dropout)
 
 
+@pytest.mark.parametrize("attention_dropout", [True, False])
+@pytest.mark.parametrize("n_head", [1, 2])
+def test_attention_dropout_drops_the_weights_only_where_the_config_says(attention_dropout, n_head):
+    config = GPTConfig(block_size=8, n_embd=16, n_head=n_head, dropout=0.5, attention_dropout=attention_dropout)
+    attention = AttentionLanguageModel(config).attention.train()
+    attention.resid_dropout = torch.nn.Identity()  # only the weights' dropout is left to draw
+    x = torch.randn(2, 8, 16)
+    with torch.no_grad():
+        undropped = attention.eval()(x)
+        dropped = [attention.train()(x) for _ in range(2)]
+    # dropping weights changes the output and draws a new mask each call; not dropping them changes nothing
+    assert torch.equal(dropped[0], undropped) == (not attention_dropout)
+    assert torch.equal(dropped[0], dropped[1]) == (not attention_dropout)
+
+
 def test_200_steps_on_one_batch_drive_the_loss_near_zero(shakespeare_splits):
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=16, n_embd=64, n_head=4, n_layer=2))

@@ -36,6 +36,7 @@ class GPTConfig:
     bias: bool = False  # biases in Linear layers and LayerNorm (but see qkv_bias)
     qkv_bias: bool = False  # biases in the query/key/value projection (the lecture's have none)
     embedding_dropout: bool = True  # dropout on token + position embeddings (the lecture has none)
+    attention_dropout: bool = True  # dropout on the attention weights; False keeps SDPA's fused kernel
     activation: str = "relu"  # feed-forward: the lecture's ReLU, GPT-2's "gelu", or "relu_squared"
     # Switches that take a part away or swap it (notebook 08); the defaults are the lecture's model.
     position: str = "learned"  # learned table | "sinusoidal" (2017 paper) | "rope" (rotate q, k) | "none"
@@ -70,7 +71,14 @@ class GPTConfig:
             self.position in POSITIONS, f"position={self.position!r} must be one of {', '.join(POSITIONS)}"
         )
         _require(self.norm in NORMS, f"norm={self.norm!r} must be one of {', '.join(NORMS)}")
-        for name in ("attention_scale", "residual", "feed_forward", "qk_norm"):
+        for name in (
+            "embedding_dropout",
+            "attention_dropout",
+            "attention_scale",
+            "residual",
+            "feed_forward",
+            "qk_norm",
+        ):
             _require(
                 isinstance(getattr(self, name), bool), f"{name}={getattr(self, name)!r} must be True or False"
             )

@@ -15,8 +15,9 @@ from .model import LanguageModel
 from .positions import sinusoidal_positions
 from .sampling import KVCache
 
-# Dropout sits where the lecture's gpt.py puts it: on the attention weights (attend's dropout), after
-# the attention's output projection (MultiHeadAttention.resid_dropout), and at the end of FeedForward.
+# Dropout sits where the lecture's gpt.py puts it: on the attention weights (attend's dropout, unless
+# config.attention_dropout is False), after the attention's output projection
+# (MultiHeadAttention.resid_dropout), and at the end of FeedForward.
 
 
 class _ReLUSquaredFunction(torch.autograd.Function):
@@ -273,7 +274,8 @@ class AttentionLanguageModel(EmbeddingLanguageModel):
                 "(MultiHeadAttention has both switches), or a GPT"
             )
         if config.n_head == 1:
-            self.attention = Head(config.n_embd, config.n_embd, config.dropout, config.qkv_bias)
+            weights_dropout = config.dropout if config.attention_dropout else 0.0
+            self.attention = Head(config.n_embd, config.n_embd, weights_dropout, config.qkv_bias)
         else:
             self.attention = MultiHeadAttention(config)
         self.ffwd = FeedForward(config) if feed_forward else None
