@@ -5,7 +5,7 @@
     python scripts/tokenizer_race.py --contestants char,gpt2,gpt2-full   # and all 50,257 GPT-2 tokens
 
 Each contestant is the preset `train --minutes N` takes for its tokenizer (`budget` for characters;
-`budget-gpt2`, the same with dropout 0.1, for GPT-2's tokens) over that tokenizer's vocabulary,
+`budget-gpt2`, the same made to overfit less, for GPT-2's tokens) over that tokenizer's vocabulary,
 trained on Tiny Shakespeare for the same wall time (budget.TimeBudget, its evaluations included),
 one after another, from the same seed. Before training and after it (from
 the best checkpoint, as `train` samples) each writes a sample of about the same number of
@@ -126,17 +126,27 @@ def machine() -> str:
 ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the README's words
 
 
-def dropouts(entries: list[Entry]) -> str:
-    """Each contestant's preset and its dropout, such as "dropout 0 (`budget`) for characters"."""
+def regularisation(preset_name: str) -> str:
+    """A preset's dropout and weight decay, such as "dropout 0, weight decay 0.1"."""
+    preset = ap.get_preset(preset_name)
+    dropout = f"dropout {preset.model.dropout:g}"
+    if preset.model.dropout and not preset.model.attention_dropout:
+        dropout += " but none on the attention weights"
+    return f"{dropout}, weight decay {preset.train.weight_decay:g}"
+
+
+def contestant_presets(entries: list[Entry]) -> str:
+    """Each contestant's preset and how it is regularised, such as
+    "`budget` for characters (dropout 0, weight decay 0.1)", joined by semicolons."""
     parts = []
     for e in entries:
         name = budget_preset_for(e.name)
-        parts.append(f"dropout {ap.get_preset(name).model.dropout:g} (`{name}`) for {TITLES[e.name]}")
-    return ", ".join(parts)
+        parts.append(f"`{name}` for {TITLES[e.name]} ({regularisation(name)})")
+    return "; ".join(parts)
 
 
 def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
-    c = ap.get_preset("budget").model  # budget-gpt2 differs from it in dropout alone (tested)
+    c = ap.get_preset("budget").model  # budget-gpt2's model differs from it in dropout alone (tested)
     return (
         f"{table(entries)}\n\n"
         f"Written by `{command}`: each model trained {minutes:g} minutes of wall time (its evaluations "
@@ -146,7 +156,7 @@ def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) 
         f"{'RoPE' if c.position == 'rope' else c.position} positions, "
         f"{ACTIVATION_NAMES.get(c.activation, c.activation)}, "
         f"output layer {'tied to' if c.tie_weights else 'apart from'} the token "
-        f"table) and its training; {dropouts(entries)}. "
+        f"table) and its training; {contestant_presets(entries)}. "
         "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
         "val per character = val per token / that split's characters per token; tokens/s: tokens "
         "trained on over the wall time, evaluations included. Samples: 0.8 "

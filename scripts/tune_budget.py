@@ -57,7 +57,7 @@ START_TRAIN = ap.TrainConfig(
 # the budget preset is this recipe: round 10's best (round 4's best with three changes that each
 # landed inside the noise alone and together beat every other run) with Muon, which beat round
 # 10's AdamW by 0.016 when the two took turns in one process (scripts/budget_duel.py)
-CHOSEN = "chosen-muon-lr-5e-3"
+CHOSEN = "chosen-weight-decay-0.6"
 
 LR_3E_3 = {"learning_rate": 3e-3, "min_lr": 3e-4}  # the chosen learning rate, for later rounds
 # round 4's best (4-layers-block-128-rope), where rounds 5 to 7 start
@@ -68,6 +68,7 @@ LINEAR_TO_0 = {"schedule": "linear", "min_lr": 0.0}  # round 9's best schedule
 ROUND_10_MODEL = {**ROUND_4_MODEL, "activation": "relu_squared"}
 ROUND_10_BUT_LR = {"batch_size": 16, **LINEAR_TO_0, "betas": (0.9, 0.95)}  # START's lr 5e-3
 ROUND_10_TRAIN = {**LR_3E_3, **ROUND_10_BUT_LR}  # lr 3e-3, linear to 0
+ROUND_11_TRAIN = {**ROUND_10_BUT_LR, "optimizer": "muon"}  # lr 5e-3: round 11's choice
 
 RECIPES = [
     Recipe("start", "where tuning started: the cpu shape, tied weights, lr 5e-3, no dropout", {}, {}),
@@ -141,9 +142,14 @@ RECIPES = [
            "ReLU squared", ROUND_10_MODEL, ROUND_10_TRAIN),
     # Round 11: round 10's best (the budget preset) with Muon, its Newton-Schulz steps now batched
     Recipe("chosen-muon-lr-5e-3", "as round 10's best, Muon on the blocks' matrices, lr 5e-3",
-           ROUND_10_MODEL, {**ROUND_10_BUT_LR, "optimizer": "muon"}),
+           ROUND_10_MODEL, ROUND_11_TRAIN),
     Recipe("chosen-muon-lr-1e-2", "as round 10's best, Muon on the blocks' matrices, lr 1e-2",
            ROUND_10_MODEL, {**ROUND_10_TRAIN, "optimizer": "muon", "learning_rate": 1e-2}),
+    # Round 12 (session 11): round 11's choice with more weight decay, on Muon's matrices and AdamW's tables
+    Recipe("chosen-weight-decay-0.6", "as round 11's choice, weight decay 0.6",
+           ROUND_10_MODEL, {**ROUND_11_TRAIN, "weight_decay": 0.6}),
+    Recipe("chosen-weight-decay-1.0", "as round 11's choice, weight decay 1.0",
+           ROUND_10_MODEL, {**ROUND_11_TRAIN, "weight_decay": 1.0}),
 ]  # fmt: skip
 
 

@@ -170,9 +170,10 @@ def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weig
     assert GPTConfig().tie_weights is False and GPTConfig().position == "learned"
 
 
-def test_the_gpt2_budget_preset_is_the_budget_preset_with_dropout():
+def test_the_gpt2_budget_preset_is_the_budget_preset_with_dropout_and_more_weight_decay():
     budget, gpt2 = PRESETS["budget"], PRESETS["budget-gpt2"]
-    assert gpt2.model == dataclasses.replace(budget.model, dropout=0.1) and gpt2.train == budget.train
+    assert gpt2.model == dataclasses.replace(budget.model, dropout=0.1, attention_dropout=False)
+    assert gpt2.train == dataclasses.replace(budget.train, weight_decay=1.0)
     assert (budget_preset_for("char"), budget_preset_for("gpt2"), budget_preset_for("gpt2-full")) == (
         "budget",
         "budget-gpt2",

@@ -53,8 +53,9 @@ def test_the_race_table_gives_the_loss_per_character(race):
     )
     block = race.readme_block(entries, 5, "python scripts/tokenizer_race.py", 1337)
     assert (
-        "dropout 0 (`budget`) for characters, dropout 0.1 (`budget-gpt2`) for GPT-2 tokens, compact" in block
-    ), "each contestant's preset, as `train --minutes 5` takes it for its tokenizer"
+        "`budget` for characters (dropout 0, weight decay 0.6); `budget-gpt2` for GPT-2 tokens, compact "
+        "(dropout 0.1 but none on the attention weights, weight decay 1)" in block
+    ), "each contestant's preset, as `train --minutes 5` takes it for its tokenizer, and its regularisation"
 
 
 def test_the_race_writes_between_the_readmes_markers(race, tmp_path):
@@ -152,7 +153,10 @@ def test_a_budget_duel_gives_two_tuning_recipes_the_same_time(tune):
     assert runs[1].train_config == dataclasses.replace(PRESETS["budget"].train, device="cpu")
     muon = runs[1].train_config
     assert (muon.optimizer, muon.learning_rate) == ("muon", 5e-3)
-    assert dataclasses.replace(muon, optimizer="adamw", learning_rate=3e-3) == runs[0].train_config
+    assert (
+        dataclasses.replace(muon, optimizer="adamw", learning_rate=3e-3, weight_decay=0.1)
+        == runs[0].train_config
+    )
     assert runs[0].model_config == runs[1].model_config
     with pytest.raises(SystemExit):
         duel.main([adamw, "no-such-recipe"])

@@ -110,7 +110,9 @@ def test_embedding_dropout_only_where_the_config_says(embedding_dropout):
 @pytest.mark.parametrize("attention_dropout", [True, False])
 @pytest.mark.parametrize("n_head", [1, 2])
 def test_attention_dropout_drops_the_weights_only_where_the_config_says(attention_dropout, n_head):
-    config = GPTConfig(block_size=8, n_embd=16, n_head=n_head, dropout=0.5, attention_dropout=attention_dropout)
+    config = GPTConfig(
+        block_size=8, n_embd=16, n_head=n_head, dropout=0.5, attention_dropout=attention_dropout
+    )
     attention = AttentionLanguageModel(config).attention.train()
     attention.resid_dropout = torch.nn.Identity()  # only the weights' dropout is left to draw
     x = torch.randn(2, 8, 16)
