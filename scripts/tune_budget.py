@@ -56,7 +56,8 @@ START_TRAIN = ap.TrainConfig(
 )  # fmt: skip
 # the budget preset is this recipe: round 10's best (round 4's best with three changes that each
 # landed inside the noise alone and together beat every other run) with Muon, which beat round
-# 10's AdamW by 0.016 when the two took turns in one process (scripts/budget_duel.py)
+# 10's AdamW by 0.016 when the two took turns in one process (scripts/budget_duel.py), and since
+# round 12 (session 11) weight decay 0.6 instead of 0.1
 CHOSEN = "chosen-weight-decay-0.6"
 
 LR_3E_3 = {"learning_rate": 3e-3, "min_lr": 3e-4}  # the chosen learning rate, for later rounds
