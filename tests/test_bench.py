@@ -167,10 +167,11 @@ def test_bench_budget_trains_both_recipes_for_the_same_time_in_turns(capsys):
     printed = capsys.readouterr().out
     assert "--budget: the reference recipe and the budget preset, 0.0333333 minutes" in printed
     for text in (
-        "relu, dropout 0, tied no, batch 12, AdamW lr 0.001 betas 0.9/0.99 (warmup 100 steps, cosine to "
+        "relu, dropout 0, tied no, batch 12, AdamW lr 0.001 betas 0.9/0.99 weight decay 0.1 (warmup 100 "
+        "steps, cosine to "
         "0.0001 over 2 s of its own time)",
         "relu_squared, dropout 0, tied yes, batch 16, Muon (blocks' matrices) + AdamW lr 0.005 betas "
-        "0.9/0.95 (warmup 100 steps, linear to 0 over 2 s of its own time)",
+        "0.9/0.95 weight decay 0.6 (warmup 100 steps, linear to 0 over 2 s of its own time)",
         "best val",
         "full val",
         "budget preset: best val loss",

@@ -478,7 +478,8 @@ def _describe(run: Run) -> str:
         return (
             f"{_shape(c)}, {run.model.num_params() / 1e6:.2f}M params, {c.activation}, dropout "
             f"{c.dropout:g}, tied {'yes' if c.tie_weights else 'no'}, batch {t.batch_size}, {_optimizer(t)} "
-            f"lr {t.learning_rate:g} betas {t.betas[0]:g}/{t.betas[1]:g} (warmup {t.warmup} steps, {decay} "
+            f"lr {t.learning_rate:g} betas {t.betas[0]:g}/{t.betas[1]:g} weight decay {t.weight_decay:g} "
+            f"(warmup {t.warmup} steps, {decay} "
             f"{run.budget.seconds:g} s of its own time), {t.eval_iters} eval batches every "
             f"{run.budget.eval_every:g} s and at the end"
         )
