@@ -146,7 +146,7 @@ def contestant_presets(entries: list[Entry]) -> str:
 
 
 def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
-    c = ap.get_preset("budget").model  # budget-gpt2's model differs from it in dropout alone (tested)
+    c = ap.get_preset("budget").model  # budget-gpt2's model differs in its dropout alone (tested)
     return (
         f"{table(entries)}\n\n"
         f"Written by `{command}`: each model trained {minutes:g} minutes of wall time (its evaluations "

@@ -208,7 +208,7 @@ class MultiHeadAttention(nn.Module):
         # q, k and v of every head in one Linear: head h owns columns h*hs:(h+1)*hs of each third
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.dropout if config.attention_dropout else 0.0  # on the attention weights
+        self.dropout = config.attention_weights_dropout
         self.resid_dropout = nn.Dropout(config.dropout)
         self.scale = None if config.attention_scale else 1.0  # None: attend's own 1/sqrt(hs)
         self.rotary = config.position == "rope"  # RoPE: q and k turned by their positions
@@ -305,7 +305,7 @@ class CrossAttention(nn.Module):
         self.query = nn.Linear(config.n_embd, config.n_embd, bias=config.qkv_bias)  # from x
         self.kv = nn.Linear(config.n_embd, 2 * config.n_embd, bias=config.qkv_bias)  # from memory
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.dropout if config.attention_dropout else 0.0  # on the attention weights
+        self.dropout = config.attention_weights_dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def _qkv(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

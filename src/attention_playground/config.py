@@ -16,6 +16,15 @@ ACTIVATIONS = ("relu", "gelu", "relu_squared")
 POSITIONS = ("learned", "sinusoidal", "rope", "none")  # how a token knows where it stands
 NORMS = ("pre", "post", "none")  # where a Block's LayerNorms sit, if anywhere
 SCHEDULES = ("cosine", "linear", "constant")
+# GPTConfig's on/off fields, each checked to be a bool
+SWITCHES = (
+    "embedding_dropout",
+    "attention_dropout",
+    "attention_scale",
+    "residual",
+    "feed_forward",
+    "qk_norm",
+)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -71,14 +80,7 @@ class GPTConfig:
             self.position in POSITIONS, f"position={self.position!r} must be one of {', '.join(POSITIONS)}"
         )
         _require(self.norm in NORMS, f"norm={self.norm!r} must be one of {', '.join(NORMS)}")
-        for name in (
-            "embedding_dropout",
-            "attention_dropout",
-            "attention_scale",
-            "residual",
-            "feed_forward",
-            "qk_norm",
-        ):
+        for name in SWITCHES:
             _require(
                 isinstance(getattr(self, name), bool), f"{name}={getattr(self, name)!r} must be True or False"
             )
@@ -95,6 +97,11 @@ class GPTConfig:
     @property
     def head_size(self) -> int:
         return self.n_embd // self.n_head
+
+    @property
+    def attention_weights_dropout(self) -> float:
+        """The dropout on the attention weights: `dropout`, or 0 where attention_dropout is False."""
+        return self.dropout if self.attention_dropout else 0.0
 
 
 @dataclass(frozen=True)

@@ -274,8 +274,9 @@ class AttentionLanguageModel(EmbeddingLanguageModel):
                 "(MultiHeadAttention has both switches), or a GPT"
             )
         if config.n_head == 1:
-            weights_dropout = config.dropout if config.attention_dropout else 0.0
-            self.attention = Head(config.n_embd, config.n_embd, weights_dropout, config.qkv_bias)
+            self.attention = Head(
+                config.n_embd, config.n_embd, config.attention_weights_dropout, config.qkv_bias
+            )
         else:
             self.attention = MultiHeadAttention(config)
         self.ffwd = FeedForward(config) if feed_forward else None
