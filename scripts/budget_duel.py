@@ -15,10 +15,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from attention_playground.allocator import keep_freed_memory
-from attention_playground.bench import Run, run_result, train_interleaved
-from attention_playground.budget import UNBOUNDED
-from attention_playground.data import load_corpus
+from attention_playground.data.corpus import load_corpus
+from attention_playground.tools.bench import Run, run_result, train_interleaved
+from attention_playground.training.budget import UNBOUNDED
+from attention_playground.training.runtime.allocator import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_budget import RECIPES, configs, machine  # noqa: E402  # the recipes are the tuning script's

@@ -19,7 +19,8 @@ matplotlib.use("Agg")  # files only: no window
 import torch  # noqa: E402
 
 import attention_playground as ap  # noqa: E402
-from attention_playground import tasks, viz  # noqa: E402
+from attention_playground import viz  # noqa: E402
+from attention_playground.course import tasks as tasks  # noqa: E402
 
 IMAGE = Path(__file__).resolve().parent.parent / "images" / "cross_attention_alignment.png"
 WORDS = ("attention", "playground")  # 9 and 10 letters: real words, a random draw would hardly make them

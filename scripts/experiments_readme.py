@@ -23,7 +23,7 @@ import torch
 from ladder import cpu_name  # the scripts share it (run as python scripts/...)
 
 import attention_playground as ap
-from attention_playground import experiments as ex
+from attention_playground.course import experiments as ex
 
 ROOT = Path(__file__).resolve().parents[1]
 GIF = (

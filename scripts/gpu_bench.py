@@ -27,10 +27,10 @@ from collections.abc import Callable
 import torch
 
 from attention_playground import GPT, get_preset
-from attention_playground.bench import flops_per_token
-from attention_playground.data import Corpus, load_corpus
-from attention_playground.precision import resolve_dtype
-from attention_playground.training import Callback, Trainer
+from attention_playground.data.corpus import Corpus, load_corpus
+from attention_playground.tools.bench import flops_per_token
+from attention_playground.training.runtime.precision import resolve_dtype
+from attention_playground.training.trainer import Callback, Trainer
 
 PARTS = ("info", "probe", "speed", "kv", "train")
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import attention_playground as ap
-from attention_playground.allocator import keep_freed_memory
-from attention_playground.bench import TARGET_VAL_LOSS, BenchClock, split_loss
-from attention_playground.data import load_corpus
+from attention_playground.data.corpus import load_corpus
+from attention_playground.tools.bench import TARGET_VAL_LOSS, BenchClock, split_loss
+from attention_playground.training.runtime.allocator import keep_freed_memory
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from pathlib import Path
 import torch
 
 import attention_playground as ap
-from attention_playground.allocator import keep_freed_memory
-from attention_playground.bench import split_loss
-from attention_playground.budget import train_for
-from attention_playground.config import budget_preset_for
-from attention_playground.sampling import sample_text
-from attention_playground.tokenizers import characters_per_token
+from attention_playground.data.tokenizers import characters_per_token
+from attention_playground.nn.config import budget_preset_for
+from attention_playground.nn.sampling import sample_text
+from attention_playground.tools.bench import split_loss
+from attention_playground.training.budget import train_for
+from attention_playground.training.runtime.allocator import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder import cpu_name  # noqa: E402  # the scripts share it

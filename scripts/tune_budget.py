@@ -30,10 +30,10 @@ from typing import Any
 import torch
 
 import attention_playground as ap
-from attention_playground.allocator import keep_freed_memory
-from attention_playground.bench import split_loss
-from attention_playground.budget import train_for
-from attention_playground.data import load_corpus
+from attention_playground.data.corpus import load_corpus
+from attention_playground.tools.bench import split_loss
+from attention_playground.training.budget import train_for
+from attention_playground.training.runtime.allocator import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder import cpu_name  # noqa: E402  # the scripts share it

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from attention_playground import GPT, get_preset, load_checkpoint, sample_text
-from attention_playground.data import load_corpus
-from attention_playground.distributed import process_group
-from attention_playground.training import Trainer
+from attention_playground.data.corpus import load_corpus
+from attention_playground.training.runtime.distributed import process_group
+from attention_playground.training.trainer import Trainer
 
 SAMPLE_TOKENS = 60
 

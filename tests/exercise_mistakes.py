@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attention_playground as ap
-from attention_playground import solutions
+from attention_playground.exercises import solutions as solutions
 
 
 class Planted(NamedTuple):

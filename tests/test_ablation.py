@@ -8,7 +8,12 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import GPT, AttentionLanguageModel, ConfigError, GPTConfig
-from attention_playground.ablation import attention_layers, head_importance, knock_out, next_token_probs
+from attention_playground.analysis.ablation import (
+    attention_layers,
+    head_importance,
+    knock_out,
+    next_token_probs,
+)
 
 CONFIG = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 

@@ -7,13 +7,14 @@ import sys
 
 import pytest
 
-from attention_playground import allocator, cli
+from attention_playground.tools import cli as cli
+from attention_playground.training.runtime import allocator as allocator
 
 # In a fresh process (the setting is process-wide and for good): page faults while a 96 MB tensor,
 # the GPT-2 model's logits, is made and filled, and then four times more, each after the last was freed.
 REFILL = """
 import json, resource, sys, torch
-from attention_playground.allocator import keep_freed_memory
+from attention_playground.training.runtime.allocator import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 def faults_to_fill():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

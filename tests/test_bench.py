@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from attention_playground import GPT, PRESETS, GPTConfig
-from attention_playground.bench import (
+from attention_playground.tools.bench import (
     REFERENCE,
     BenchClock,
     BenchResult,
@@ -23,9 +23,9 @@ from attention_playground.bench import (
     run_bench,
     split_loss,
 )
-from attention_playground.budget import UNBOUNDED
-from attention_playground.cli import build_parser
-from attention_playground.training import Trainer
+from attention_playground.tools.cli import build_parser
+from attention_playground.training.budget import UNBOUNDED
+from attention_playground.training.trainer import Trainer
 
 
 def test_flops_per_token_of_the_reference_model():
@@ -132,13 +132,16 @@ def test_both_bench_command_lines_are_one(capsys):
     for show_help in (lambda: build_parser().parse_args(["bench", "--help"]), lambda: main(["--help"])):
         with pytest.raises(SystemExit):
             show_help()
-    cli_help, module_help = capsys.readouterr().out.split("usage: python -m attention_playground.bench")
+    cli_help, module_help = capsys.readouterr().out.split("usage: python -m attention_playground.tools.bench")
     last = "[--budget MINUTES]"  # the usage lines wrap at different places: compare after them
     assert cli_help.split(last, 1)[1] == module_help.split(last, 1)[1]
 
 
 def test_the_bench_does_not_import_the_cli():
-    code = "import sys, attention_playground.bench; assert 'attention_playground.cli' not in sys.modules"
+    code = (
+        "import sys, attention_playground.tools.bench; "
+        "assert 'attention_playground.tools.cli' not in sys.modules"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 

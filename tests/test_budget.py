@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from attention_playground import GPT, PRESETS, ConfigError, GPTConfig, TrainConfig, load_checkpoint
-from attention_playground.budget import (
+from attention_playground.data.corpus import Splits
+from attention_playground.nn.config import budget_preset_for
+from attention_playground.training.budget import (
     UNBOUNDED,
     TimeBudget,
     budget_learning_rate,
@@ -16,9 +18,7 @@ from attention_playground.budget import (
     eval_iters_within,
     train_for,
 )
-from attention_playground.config import budget_preset_for
-from attention_playground.data import Splits
-from attention_playground.training import Trainer
+from attention_playground.training.trainer import Trainer
 
 CONFIG = TrainConfig(
     batch_size=4, max_iters=1000, eval_interval=1000, eval_iters=2, learning_rate=1e-2, warmup=5,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from attention_playground import GPT2Tokenizer
-from attention_playground.cli import main
-from attention_playground.data import load_corpus
-from attention_playground.tokenizers import characters_per_token
+from attention_playground.data.corpus import load_corpus
+from attention_playground.data.tokenizers import characters_per_token
+from attention_playground.tools.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -117,7 +117,7 @@ def test_minutes_trains_for_that_long_and_prints_the_best_val_loss(tmp_path, cap
 def test_minutes_without_a_preset_is_the_budget_recipe_for_the_tokenizer(
     tmp_path, capsys, monkeypatch, tokenizer, preset
 ):
-    import attention_playground.budget as budget
+    import attention_playground.training.budget as budget
     from attention_playground import PRESETS, PlaygroundError
 
     asked = {}
@@ -162,7 +162,7 @@ def test_gpt2_trains_on_the_tokens_the_text_uses(tmp_path, shakespeare):
 
 
 def test_a_timed_run_resumes_for_a_number_of_steps(tmp_path, capsys):
-    from attention_playground.checkpoint import load_checkpoint
+    from attention_playground.training.checkpoint import load_checkpoint
 
     common = ["train", "--preset", "tiny", "--out", str(tmp_path), "--no-progress", "--sample-tokens", "0"]
     assert main([*common, "--minutes", "0.01"]) == 0

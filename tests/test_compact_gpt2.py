@@ -19,8 +19,8 @@ from attention_playground import (
     split,
     train,
 )
-from attention_playground.sampling import sample_text
-from attention_playground.tokenizers import tokenizer_choice, tokenizer_from_dict
+from attention_playground.data.tokenizers import tokenizer_choice, tokenizer_from_dict
+from attention_playground.nn.sampling import sample_text
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from attention_playground import GPT, get_preset, load_checkpoint, sample_text
-from attention_playground.precision import resolve_dtype
-from attention_playground.training import Trainer
+from attention_playground.training.runtime.precision import resolve_dtype
+from attention_playground.training.trainer import Trainer
 
 pytestmark = pytest.mark.cuda
 

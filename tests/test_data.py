@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from attention_playground import DataError, get_batch, load_text, split
-from attention_playground import data as data_module
+from attention_playground.data import corpus as data_module
 
 
 def test_tinyshakespeare_is_found_and_verified(shakespeare):

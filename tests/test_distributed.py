@@ -22,11 +22,11 @@ import torch.distributed as dist
 
 import attention_playground
 from attention_playground import GPT, ConfigError, TrainConfig, get_preset, learning_rate_at, load_checkpoint
-from attention_playground import distributed as ddp
-from attention_playground.cli import main
 from attention_playground.errors import DistributedError
-from attention_playground.sampling import sample_text
-from attention_playground.training import Trainer
+from attention_playground.nn.sampling import sample_text
+from attention_playground.tools.cli import main
+from attention_playground.training.runtime import distributed as ddp
+from attention_playground.training.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups of POSIX sessions")
 

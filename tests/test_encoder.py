@@ -28,7 +28,7 @@ from attention_playground import (
     key_padding_mask,
     sinusoidal_positions,
 )
-from attention_playground.tasks import (
+from attention_playground.course.tasks import (
     ReversalTask,
     SubsetTokenizer,
     exact_match,

@@ -17,10 +17,11 @@ from exercise_mistakes import MISTAKES, Planted
 from torch import nn
 
 import attention_playground as ap
-from attention_playground import exercises, solutions
+from attention_playground import exercises
 from attention_playground.exercises import EXERCISES, NOT_DONE, ExerciseError
-from attention_playground.model import LanguageModel
-from attention_playground.sampling import next_token
+from attention_playground.exercises import solutions as solutions
+from attention_playground.nn.base import LanguageModel
+from attention_playground.nn.sampling import next_token
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = [ROOT / "notebooks" / f"{name}.ipynb" for name in (

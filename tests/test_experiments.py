@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from attention_playground import GPTConfig, TrainConfig
-from attention_playground import experiments as ex
-from attention_playground.analysis import induction_scores
-from attention_playground.training import History
+from attention_playground.analysis.attention_maps import induction_scores
+from attention_playground.course import experiments as ex
+from attention_playground.training.trainer import History
 
 TINY = GPTConfig(vocab_size=65, block_size=16, n_embd=16, n_head=2, n_layer=1)
 QUICK = TrainConfig(batch_size=4, max_iters=4, eval_interval=2, eval_iters=1, warmup=0, device="cpu")
@@ -99,7 +99,7 @@ def test_head_recorder_keeps_the_start_and_every_evaluation(shakespeare_splits, 
 
 
 def test_first_step_above_needs_the_head_to_stay_above():
-    from attention_playground.analysis import HeadSnapshot, head_patterns
+    from attention_playground.analysis.attention_maps import HeadSnapshot, head_patterns
 
     def snapshot(step: int, previous: float) -> HeadSnapshot:
         """One head whose queries 1 and 2 put `previous` on the token before them."""

@@ -16,8 +16,8 @@ from attention_playground import (
     GPTConfig,
     TokenizerError,
 )
-from attention_playground.tasks import ReversalTask
-from attention_playground.tokenizers import visible
+from attention_playground.course.tasks import ReversalTask
+from attention_playground.data.tokenizers import visible
 from attention_playground.viz import (
     AttentionExplorer,
     attention_explorer,
@@ -190,7 +190,7 @@ def test_explorer_displays_as_its_widget(char_tokenizer):
 
 
 def test_knock_out_toggle_reruns_the_model_without_the_head(char_tokenizer):
-    from attention_playground.ablation import knock_out, next_token_probs
+    from attention_playground.analysis.ablation import knock_out, next_token_probs
 
     model = make_model("gpt")
     explorer = attention_explorer(model, char_tokenizer, PROMPT, layer=0, head=1, query=10)
@@ -255,8 +255,8 @@ def test_an_explorer_of_maps_alone_has_no_model_controls(char_tokenizer):
 
 
 def test_heads_forming_slider_shows_each_snapshot(char_tokenizer):
-    from attention_playground.analysis import HeadSnapshot, head_patterns
-    from attention_playground.training import History
+    from attention_playground.analysis.attention_maps import HeadSnapshot, head_patterns
+    from attention_playground.training.trainer import History
     from attention_playground.viz import HeadsFormingExplorer
 
     prompt = prompt_attention(make_model("gpt"), char_tokenizer, PROMPT)

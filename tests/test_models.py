@@ -16,8 +16,8 @@ from attention_playground import (
     generate,
     get_batch,
 )
-from attention_playground.gpt import ReLUSquared
-from attention_playground.sampling import sample_text
+from attention_playground.nn.gpt import ReLUSquared
+from attention_playground.nn.sampling import sample_text
 
 
 @pytest.mark.parametrize(

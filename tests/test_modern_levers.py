@@ -7,8 +7,8 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import GPT, BigramLanguageModel, ConfigError, GPTConfig, TrainConfig, generate
-from attention_playground.config import PRESETS
-from attention_playground.optimizers import (
+from attention_playground.nn.config import PRESETS
+from attention_playground.training.optim import (
     NEWTON_SCHULZ,
     Muon,
     MuonWithAdamW,
@@ -16,7 +16,7 @@ from attention_playground.optimizers import (
     orthogonalize,
     orthogonalize_all,
 )
-from attention_playground.training import SaveLatestCheckpoint, Trainer, make_optimizer
+from attention_playground.training.trainer import SaveLatestCheckpoint, Trainer, make_optimizer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 QUICK = TrainConfig(

@@ -93,8 +93,8 @@ def missing(names: set[str]) -> list[str]:
 def test_the_notebooks_use_the_library_through_these_names():
     names = set().union(*(library_names(code_of(path)) for path in NOTEBOOKS))
     # the collection itself works: it finds the course's main names by all three routes
-    assert {"GPT", "train", "Head", "viz", "viz.attention_explorer", "model.LanguageModel.loss"} <= names
-    assert "sampling.sample_text" in names and "MultiHeadAttention.from_heads" in names
+    assert {"GPT", "train", "Head", "viz", "viz.attention_explorer", "nn.base.LanguageModel.loss"} <= names
+    assert "nn.sampling.sample_text" in names and "MultiHeadAttention.from_heads" in names
     assert len(names) > 40
 
 
@@ -107,11 +107,11 @@ def test_every_library_name_a_notebook_uses_exists(path):
 def test_a_renamed_name_is_caught():
     cell = (
         "import attention_playground as ap\nfrom attention_playground import viz\n"
-        "from attention_playground.sampling import sample_txt\n"
+        "from attention_playground.nn.sampling import sample_txt\n"
         "ap.set_seed(1)\nap.no_such_function(1)\nviz.plot_nothing()\nap.GPT.no_such_method\n"
     )
     assert missing(library_names([cell])) == [
-        "GPT.no_such_method", "no_such_function", "sampling.sample_txt", "viz.plot_nothing",
+        "GPT.no_such_method", "nn.sampling.sample_txt", "no_such_function", "viz.plot_nothing",
     ]  # fmt: skip
 
 

@@ -37,10 +37,10 @@ from attention_playground import (
     save_checkpoint,
     train,
 )
-from attention_playground.cli import main
 from attention_playground.files import atomic_write, folder_lock, stray_temporaries
-from attention_playground.sampling import stream_text
-from attention_playground.training import SaveBestCheckpoint, SaveLatestCheckpoint, Trainer
+from attention_playground.nn.sampling import stream_text
+from attention_playground.tools.cli import main
+from attention_playground.training.trainer import SaveBestCheckpoint, SaveLatestCheckpoint, Trainer
 
 SMALL = GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1, dropout=0.1)  # dropout: its RNG matters
 QUICK = TrainConfig(
@@ -346,7 +346,7 @@ def test_stream_text_joins_to_sample_text(char_tokenizer):
 
 
 def test_gpt2_streaming_never_splits_a_character():
-    from attention_playground.sampling import _pieces
+    from attention_playground.nn.sampling import _pieces
 
     tokenizer = GPT2Tokenizer()
     text = "naïve🦜字 ok"
@@ -358,7 +358,7 @@ def test_gpt2_streaming_never_splits_a_character():
 
 def test_sampling_keeps_only_a_block_of_context():
     """Any --max-new-tokens is safe: the loop's context never grows past block_size."""
-    from attention_playground.sampling import stream_tokens
+    from attention_playground.nn.sampling import stream_tokens
 
     model = GPT(dataclasses.replace(SMALL, dropout=0.0))
     tokens = stream_tokens(model, torch.zeros(1, 1, dtype=torch.long), 10**12, temperature=0)
@@ -448,7 +448,7 @@ def save(obj, f, *args, **kwargs):  # the N-th save writes its temporary file, t
         open(os.environ["SLOW_SAVE_MARK"], "w").close()
         time.sleep(600)
 torch.save = save
-from attention_playground.cli import main
+from attention_playground.tools.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from attention_playground import GPT, PRESETS, GPTConfig, TrainConfig, get_batch, learning_rate_at, train
-from attention_playground import training as training_module
-from attention_playground.precision import (
+from attention_playground.training import trainer as training_module
+from attention_playground.training.runtime.precision import (
     autocast_context,
     cpu_has_fast_bf16,
     enable_tf32,
     flush_denormals,
     resolve_dtype,
 )
-from attention_playground.training import Callback, Trainer, make_optimizer
+from attention_playground.training.trainer import Callback, Trainer, make_optimizer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 QUICK = TrainConfig(

@@ -20,7 +20,7 @@ from attention_playground import (
     load_checkpoint,
     save_checkpoint,
 )
-from attention_playground.positions import rotate_by_position, sinusoidal_positions
+from attention_playground.nn.positions import rotate_by_position, sinusoidal_positions
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from attention_playground import CharTokenizer, GPT2Tokenizer, TokenizerError, get_tokenizer, token_labels
-from attention_playground.tokenizers import tokenizer_from_dict
+from attention_playground.data.tokenizers import tokenizer_from_dict
 
 
 def test_char_vocabulary_of_tiny_shakespeare(char_tokenizer):

@@ -15,7 +15,7 @@ from attention_playground import (
     load_checkpoint,
     train,
 )
-from attention_playground.training import Callback, ProgressBar, Trainer, make_optimizer
+from attention_playground.training.trainer import Callback, ProgressBar, Trainer, make_optimizer
 
 SMALL = GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1)
 QUICK = TrainConfig(

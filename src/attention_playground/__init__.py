@@ -1,6 +1,25 @@
 """Attention Playground: the small library under a course that builds a GPT from scratch."""
 
-from .attention import (
+from .course.show import show_source
+from .data.corpus import Splits, get_batch, load_text, split
+from .data.tokenizers import (
+    CharTokenizer,
+    CompactGPT2Tokenizer,
+    GPT2Tokenizer,
+    encode_corpus,
+    get_tokenizer,
+    token_labels,
+)
+from .errors import (
+    AttentionError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    PlaygroundError,
+    TokenizerError,
+    TrainingDiverged,
+)
+from .nn.attention import (
     AttentionMaps,
     CrossAttention,
     Head,
@@ -13,12 +32,9 @@ from .attention import (
     key_padding_mask,
     masked_softmax,
 )
-from .bigram import BigramLanguageModel
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
-from .data import Splits, get_batch, load_text, split
-from .device import pick_device, set_seed
-from .encoder import (
+from .nn.bigram import BigramLanguageModel
+from .nn.config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
+from .nn.encoder import (
     DecoderBlock,
     Encoder,
     EncoderBlock,
@@ -27,28 +43,12 @@ from .encoder import (
     EncoderDecoder,
     EncoderDecoderMaps,
 )
-from .errors import (
-    AttentionError,
-    CheckpointError,
-    ConfigError,
-    DataError,
-    PlaygroundError,
-    TokenizerError,
-    TrainingDiverged,
-)
-from .gpt import GPT, AttentionLanguageModel, Block, FeedForward
-from .positions import SinusoidalPositions, sinusoidal_positions
-from .sampling import KVCache, generate, sample_text, stream_text
-from .show import show_source
-from .tokenizers import (
-    CharTokenizer,
-    CompactGPT2Tokenizer,
-    GPT2Tokenizer,
-    encode_corpus,
-    get_tokenizer,
-    token_labels,
-)
-from .training import Callback, History, Trainer, estimate_loss, learning_rate_at, train
+from .nn.gpt import GPT, AttentionLanguageModel, Block, FeedForward
+from .nn.positions import SinusoidalPositions, sinusoidal_positions
+from .nn.sampling import KVCache, generate, sample_text, stream_text
+from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .training.runtime.device import pick_device, set_seed
+from .training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, train
 
 __version__ = "0.1.0"
 

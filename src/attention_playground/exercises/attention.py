@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attention import Head, attention_scores, causal_average, masked_softmax
+from ..nn.attention import Head, attention_scores, causal_average, masked_softmax
 from ._core import (
     Case,
     Comparison,

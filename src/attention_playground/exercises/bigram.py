@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..model import LanguageModel
+from ..nn.base import LanguageModel
 from ._core import Case, Comparison, Mistake, as_tensor, call, exercise, gives, raises_like, same, tensor
 
 

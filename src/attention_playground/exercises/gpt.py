@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import GPTConfig
-from ..gpt import GPT, Block, FeedForward
+from ..nn.config import GPTConfig
+from ..nn.gpt import GPT, Block, FeedForward
 from ._core import (
     Case,
     Comparison,

@@ -8,7 +8,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ..attention import Head
+from ..nn.attention import Head
 from ._core import (
     Case,
     Comparison,

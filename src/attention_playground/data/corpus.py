@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import DataError
-from .files import atomic_write
+from ..errors import DataError
+from ..files import atomic_write
 from .tokenizers import Tokenizer, encode_corpus, get_tokenizer
 
 TINY_SHAKESPEARE = "tinyshakespeare"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def sinusoidal_positions(T: int, C: int, start: int = 0, base: float = 10000.0) -> torch.Tensor:

@@ -17,14 +17,14 @@ from typing import Any
 
 import torch
 
-from .analysis import HeadSnapshot, head_patterns, induction_scores, prompt_attention
-from .config import GPTConfig, TrainConfig
-from .data import Splits
-from .device import set_seed
-from .gpt import GPT
-from .model import evaluating
-from .tokenizers import CharTokenizer, Tokenizer
-from .training import Callback, History, Trainer, estimate_loss, learning_rate_at, make_optimizer
+from ..analysis.attention_maps import HeadSnapshot, head_patterns, induction_scores, prompt_attention
+from ..data.corpus import Splits
+from ..data.tokenizers import CharTokenizer, Tokenizer
+from ..nn.base import evaluating
+from ..nn.config import GPTConfig, TrainConfig
+from ..nn.gpt import GPT
+from ..training.runtime.device import set_seed
+from ..training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, make_optimizer
 
 # One shape, one budget, one seed for every row of the table: seconds per row on 2 CPU cores.
 BASE_MODEL = GPTConfig(vocab_size=65, block_size=32, n_embd=64, n_head=4, n_layer=2)

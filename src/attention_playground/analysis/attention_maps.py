@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
-from .attention import causal_mask, masked_softmax
-from .model import LanguageModel, evaluating
-from .tokenizers import Tokenizer, token_labels
+from ..data.tokenizers import Tokenizer, token_labels
+from ..nn.attention import causal_mask, masked_softmax
+from ..nn.base import LanguageModel, evaluating
 
 if TYPE_CHECKING:
-    from .encoder import EncoderDecoder
+    from ..nn.encoder import EncoderDecoder
 
 
 class PromptAttention(NamedTuple):

@@ -17,9 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from .analysis import HeadSnapshot, HeadView, PromptAttention
-from .attention import masked_softmax
-from .training import History
+from ..analysis.attention_maps import HeadSnapshot, HeadView, PromptAttention
+from ..nn.attention import masked_softmax
+from ..training.trainer import History
 
 MASKED_COLOR = "#e4e4e4"  # cells a query may not read (-inf scores) are drawn in light grey
 

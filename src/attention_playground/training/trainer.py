@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed
+from ..data.corpus import Splits, check_long_enough, get_batch, move_batch
+from ..data.tokenizers import Tokenizer
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..nn.base import LanguageModel, evaluating, uncompiled
+from ..nn.config import TrainConfig
 from .checkpoint import Checkpoint, check_can_save, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import Splits, check_long_enough, get_batch, move_batch
-from .device import pick_device, set_seed
-from .errors import CheckpointError, ConfigError, TrainingDiverged
-from .model import LanguageModel, evaluating, uncompiled
-from .optimizers import Optimizer, decay_groups, muon_with_adamw
-from .precision import autocast_context, compile_settings, enable_tf32, flush_denormals
-from .tokenizers import Tokenizer
+from .optim import Optimizer, decay_groups, muon_with_adamw
+from .runtime import distributed
+from .runtime.device import pick_device, set_seed
+from .runtime.precision import autocast_context, compile_settings, enable_tf32, flush_denormals
 
 
 @dataclass

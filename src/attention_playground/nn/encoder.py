@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .attention import AttentionMaps, CrossAttention, MultiHeadAttention
+from .base import LanguageModel
 from .config import GPTConfig, _require
-from .errors import ConfigError
 from .gpt import FeedForward, _stack_layers, init_weights
-from .model import LanguageModel
 from .positions import SinusoidalPositions
 from .sampling import _check_sampling, evaluating, next_token
 

@@ -20,14 +20,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .attention import key_padding_mask
-from .config import TrainConfig
-from .device import set_seed
-from .encoder import EncoderConfig, EncoderDecoder
-from .errors import DataError, TrainingDiverged
-from .sampling import evaluating
-from .tokenizers import CharTokenizer, Tokenizer
-from .training import learning_rate_at, make_optimizer
+from ..data.tokenizers import CharTokenizer, Tokenizer
+from ..errors import DataError, TrainingDiverged
+from ..nn.attention import key_padding_mask
+from ..nn.config import TrainConfig
+from ..nn.encoder import EncoderConfig, EncoderDecoder
+from ..nn.sampling import evaluating
+from ..training.runtime.device import set_seed
+from ..training.trainer import learning_rate_at, make_optimizer
 
 SPEECH = re.compile(r"([A-Za-z][^\n:]*):\n(.+)", re.DOTALL)  # "NAME:" on its own line, then the speech
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .attention import HeadAblation, MultiHeadAttention
-from .errors import ConfigError
-from .gpt import GPT, AttentionLanguageModel
-from .model import evaluating, uncompiled
+from ..errors import ConfigError
+from ..nn.attention import HeadAblation, MultiHeadAttention
+from ..nn.base import evaluating, uncompiled
+from ..nn.gpt import GPT, AttentionLanguageModel
 
 MODES = ("zero", "mean")
 

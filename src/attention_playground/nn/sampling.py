@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, TokenizerError
+from ..errors import ConfigError, TokenizerError
 
 if TYPE_CHECKING:
-    from .model import LanguageModel
+    from .base import LanguageModel
 
 
 @contextlib.contextmanager

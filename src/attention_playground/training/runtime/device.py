@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from .errors import ConfigError
+from ...errors import ConfigError
 
 
 def _mps_available() -> bool:

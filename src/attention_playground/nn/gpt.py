@@ -8,10 +8,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .attention import AttentionMaps, Head, MultiHeadAttention
+from .base import LanguageModel
 from .config import GPTConfig
-from .errors import ConfigError
-from .model import LanguageModel
 from .positions import sinusoidal_positions
 from .sampling import KVCache
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import PlaygroundError
 from .argparsing import OneLineParser
-from .errors import PlaygroundError
 
 if TYPE_CHECKING:
-    from .checkpoint import Checkpoint
-    from .config import TrainConfig
-    from .training import History
+    from ..nn.config import TrainConfig
+    from ..training.checkpoint import Checkpoint
+    from ..training.trainer import History
 
 DEFAULT_PRESET, DEFAULT_DATA, DEFAULT_TOKENIZER = "cpu", "tinyshakespeare", "char"
 SEED_MAX = 2**64 - 1  # torch's generators take seeds in [0, 2**64)
@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_arguments(train: argparse.ArgumentParser) -> None:
     """What to train on, and where the run lives."""
-    from .config import PRESETS
-    from .tokenizers import TOKENIZERS
+    from ..data.tokenizers import TOKENIZERS
+    from ..nn.config import PRESETS
 
     train.add_argument(
         "--preset",
@@ -148,7 +148,7 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
 
 def _add_training_arguments(train: argparse.ArgumentParser) -> None:
     """How to train: each default is the preset's (or, with --resume, the checkpoint's)."""
-    from .config import DEVICES, DTYPES
+    from ..nn.config import DEVICES, DTYPES
 
     train.add_argument("--max-iters", type=_number(int, 1), help="training steps (default: the preset's)")
     train.add_argument("--batch-size", type=_number(int, 1), help="default: the preset's")
@@ -177,7 +177,7 @@ def _add_training_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
-    from .config import DEVICES
+    from ..nn.config import DEVICES
 
     sample.add_argument("--checkpoint", required=True, help="a ckpt.pt (or last.pt) written by `train`")
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
@@ -223,7 +223,7 @@ class _Run:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .training import checkpoint_file
+    from ..training.trainer import checkpoint_file
 
     out = Path(args.out or f"runs/{_preset_name(args)}-{args.tokenizer or DEFAULT_TOKENIZER}")
     _check_flags(args, out)
@@ -253,7 +253,7 @@ def _check_flags(args: argparse.Namespace, out: Path) -> None:
 
 def _preset_name(args: argparse.Namespace) -> str:
     """--preset, else with --minutes the budget preset for the tokenizer, else the default one."""
-    from .config import budget_preset_for
+    from ..nn.config import budget_preset_for
 
     if args.preset:
         return args.preset
@@ -265,10 +265,10 @@ def _preset_name(args: argparse.Namespace) -> str:
 @contextlib.contextmanager
 def _claim(out: Path) -> Iterator[None]:
     """Hold --out for this run alone: writable, locked, and rid of a killed run's half-written files."""
-    from . import distributed
-    from .checkpoint import check_writable
-    from .files import LOCKS_WORK, folder_lock, remove_stray_temporaries
-    from .training import checkpoint_file, latest_file
+    from ..files import LOCKS_WORK, folder_lock, remove_stray_temporaries
+    from ..training.checkpoint import check_writable
+    from ..training.runtime import distributed
+    from ..training.trainer import checkpoint_file, latest_file
 
     check_writable(out)
     if not distributed.is_main_process():  # under torchrun rank 0 holds the folder for every rank
@@ -284,8 +284,8 @@ def _claim(out: Path) -> Iterator[None]:
 
 
 def _new_run(args: argparse.Namespace, out: Path) -> _Run:
-    from .config import get_preset
-    from .training import checkpoint_file, latest_file
+    from ..nn.config import get_preset
+    from ..training.trainer import checkpoint_file, latest_file
 
     held = [p for p in (checkpoint_file(out), latest_file(out)) if p.exists()]
     if held and not args.force:
@@ -307,7 +307,7 @@ def _new_run(args: argparse.Namespace, out: Path) -> _Run:
 
 def _train_config(base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     """`base` with the options given, built in one go (so no field is checked against a stale one)."""
-    from .config import TrainConfig, config_to_dict
+    from ..nn.config import TrainConfig, config_to_dict
 
     values = config_to_dict(base)
     values.update({name: getattr(args, name) for name in TRAINING_OPTIONS if getattr(args, name) is not None})
@@ -318,9 +318,9 @@ def _train_config(base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
 
 
 def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
-    from .checkpoint import load_checkpoint
-    from .tokenizers import tokenizer_choice
-    from .training import checkpoint_file, latest_file
+    from ..data.tokenizers import tokenizer_choice
+    from ..training.checkpoint import load_checkpoint
+    from ..training.trainer import checkpoint_file, latest_file
 
     path = latest_file(out) if latest_file(out).is_file() else checkpoint_file(out)
     if not path.is_file():
@@ -351,8 +351,8 @@ def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
 
 def _untimed(saved: TrainConfig, path: Path, args: argparse.Namespace) -> TrainConfig:
     """A --minutes run's settings, which time ended, with a step count's evaluations to go on by."""
-    from .budget import UNBOUNDED
-    from .config import PRESETS
+    from ..nn.config import PRESETS
+    from ..training.budget import UNBOUNDED
 
     if saved.max_iters < UNBOUNDED:
         return saved
@@ -366,7 +366,7 @@ def _untimed(saved: TrainConfig, path: Path, args: argparse.Namespace) -> TrainC
 
 def _refuse_changes(args: argparse.Namespace, path: Path, checkpoint: Checkpoint, info: dict) -> None:
     """--resume continues the run as it was: an option that says otherwise is refused in one line."""
-    from .tokenizers import tokenizer_choice
+    from ..data.tokenizers import tokenizer_choice
 
     fixed = {
         "--preset": (args.preset, info.get("preset")),
@@ -391,16 +391,16 @@ def _refuse_changes(args: argparse.Namespace, path: Path, checkpoint: Checkpoint
 
 def _prepare(run: _Run) -> tuple[Any, Any, Any]:
     """The model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
-    from .data import load_text, split
-    from .device import set_seed
-    from .gpt import GPT
-    from .tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
+    from ..data.corpus import load_text, split
+    from ..data.tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
+    from ..nn.gpt import GPT
+    from ..training.runtime.device import set_seed
 
     text = load_text(run.data)
     if run.resume is not None:
         tokenizer, model = run.resume.tokenizer, run.resume.model
     else:
-        from .config import get_preset
+        from ..nn.config import get_preset
 
         assert run.preset is not None  # a new run always has its preset
         tokenizer = get_tokenizer(run.tokenizer_name, text)
@@ -418,7 +418,7 @@ def _prepare(run: _Run) -> tuple[Any, Any, Any]:
 
 def _fit(args: argparse.Namespace, run: _Run, model: Any, tokenizer: Any, splits: Any) -> History:
     """Train with the two savers (the best first: see SaveLatestCheckpoint); the bar ends its line."""
-    from .training import (
+    from ..training.trainer import (
         ProgressBar,
         SaveBestCheckpoint,
         SaveLatestCheckpoint,
@@ -449,7 +449,7 @@ def _timing(
 ) -> tuple[TrainConfig, list[Any]]:
     """The config to train with and the callbacks ahead of the savers: the progress bar, or with
     --minutes the TimeBudget that lays the schedule over the clock (and its own bar)."""
-    from .budget import timed_run
+    from ..training.budget import timed_run
 
     if run.minutes is None:
         return run.config, [] if args.no_progress else [bar]
@@ -460,7 +460,7 @@ def _timing(
 
 
 def _report(history: History, tokenizer: Any, splits: Any, path: Path) -> None:
-    from .tokenizers import characters_per_token
+    from ..data.tokenizers import characters_per_token
 
     for step, tr, va in zip(history.eval_steps, history.train_loss, history.val_loss, strict=True):
         print(f"step {step + 1:5d}: train loss {tr:.4f}, val loss {va:.4f}")
@@ -476,8 +476,8 @@ def _report(history: History, tokenizer: Any, splits: Any, path: Path) -> None:
 
 
 def _closing_sample(path: Path, device: str, tokens: int, seed: int) -> None:
-    from .checkpoint import load_checkpoint
-    from .sampling import stream_text
+    from ..nn.sampling import stream_text
+    from ..training.checkpoint import load_checkpoint
 
     best = load_checkpoint(path, device=device)
     print(f"\n--- sample ({tokens} tokens, temperature 0.8) ---")
@@ -497,7 +497,7 @@ def _print_stream(pieces: Iterator[str]) -> None:
 
 def _train_on_every_rank(args: argparse.Namespace) -> None:
     """`train`; under torchrun, this rank's part of a data-parallel run, where rank 0 alone prints."""
-    from .distributed import process_group, quiet_unless_main
+    from ..training.runtime.distributed import process_group, quiet_unless_main
 
     with process_group(args.device) as group:
         if group is None:  # no torchrun: one process, as ever
@@ -508,9 +508,9 @@ def _train_on_every_rank(args: argparse.Namespace) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from .checkpoint import load_checkpoint
-    from .device import pick_device
-    from .sampling import stream_text
+    from ..nn.sampling import stream_text
+    from ..training.checkpoint import load_checkpoint
+    from ..training.runtime.device import pick_device
 
     checkpoint = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     pieces = stream_text(
@@ -536,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"train": _train_on_every_rank, "sample": _sample, "bench": _bench}
     if args.command in ("train", "bench"):
-        from .allocator import keep_freed_memory
+        from ..training.runtime.allocator import keep_freed_memory
 
         keep_freed_memory()  # large tensors reuse freed memory: no page faults each step (allocator.py)
     try:

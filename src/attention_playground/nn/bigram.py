@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .model import LanguageModel
+from .base import LanguageModel
 
 
 class BigramLanguageModel(LanguageModel):

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import AttentionError
 from .config import GPTConfig
-from .errors import AttentionError
 from .positions import rotate_by_position
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .ablation import knock_out, next_token_probs
-from .analysis import (
+from ..analysis.ablation import knock_out, next_token_probs
+from ..analysis.attention_maps import (
     HeadSnapshot,
     HeadView,
     PromptAttention,
@@ -25,8 +25,10 @@ from .analysis import (
     head_view,
     prompt_attention,
 )
-from .errors import PlaygroundError
-from .model import LanguageModel
+from ..data.tokenizers import Tokenizer, token_labels
+from ..errors import PlaygroundError
+from ..nn.base import LanguageModel
+from ..training.trainer import History
 from .plots import (
     figure_png,
     plot_head_view,
@@ -36,13 +38,11 @@ from .plots import (
     plot_softmax_scales,
     prompt_heads_title,
 )
-from .tokenizers import Tokenizer, token_labels
-from .training import History
 
 if TYPE_CHECKING:
     import ipywidgets
 
-    from .encoder import EncoderDecoder
+    from ..nn.encoder import EncoderDecoder
 
 
 def softmax_explorer(scores: torch.Tensor, max_scale: float = 16.0) -> ipywidgets.interactive:

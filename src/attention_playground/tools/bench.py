@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..data.corpus import Splits, load_corpus, token_windows
+from ..errors import PlaygroundError
+from ..nn.base import evaluating
+from ..nn.config import PRESETS, GPTConfig, TrainConfig
+from ..nn.gpt import GPT
+from ..training.budget import UNBOUNDED, TimeBudget, budgeted
+from ..training.runtime.precision import cpu_has_fast_bf16, resolve_dtype
+from ..training.trainer import Callback, Trainer
 from .argparsing import OneLineParser
-from .budget import UNBOUNDED, TimeBudget, budgeted
-from .config import PRESETS, GPTConfig, TrainConfig
-from .data import Splits, load_corpus, token_windows
-from .errors import PlaygroundError
-from .gpt import GPT
-from .model import evaluating
-from .precision import cpu_has_fast_bf16, resolve_dtype
-from .training import Callback, Trainer
 
 TARGET_VAL_LOSS = 1.886  # nanoGPT's val loss after the reference recipe's 2000 steps
 
@@ -700,7 +700,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bench's options, for `attention-playground bench` and `python -m attention_playground.bench`."""
+    """The bench's options, for `attention-playground bench` and `python -m ...tools.bench`."""
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -731,8 +731,8 @@ def run_command(args: argparse.Namespace) -> BenchResult:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m attention_playground.bench`: the same command as `attention-playground bench`."""
-    parser = OneLineParser(prog="python -m attention_playground.bench", description=DESCRIPTION)
+    """`python -m attention_playground.tools.bench`: the same command as `attention-playground bench`."""
+    parser = OneLineParser(prog="python -m attention_playground.tools.bench", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -4,7 +4,7 @@ The code lives in three modules, each depending only on the ones before it:
 analysis.py (the numbers) <- plots.py (matplotlib figures) <- explorers.py (ipywidgets sliders).
 """
 
-from .analysis import (
+from ..analysis.attention_maps import (
     HeadPatterns,
     HeadSnapshot,
     HeadView,

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .errors import TokenizerError
+from ..errors import TokenizerError
 
 
 class Tokenizer(Protocol):

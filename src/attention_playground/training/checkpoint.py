@@ -21,14 +21,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .bigram import BigramLanguageModel
-from .config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
-from .errors import CheckpointError, PlaygroundError
-from .files import atomic_write
-from .gpt import GPT, AttentionLanguageModel
-from .model import LanguageModel, uncompiled
-from .optimizers import Optimizer
-from .tokenizers import Tokenizer, tokenizer_from_dict
+from ..data.tokenizers import Tokenizer, tokenizer_from_dict
+from ..errors import CheckpointError, PlaygroundError
+from ..files import atomic_write
+from ..nn.base import LanguageModel, uncompiled
+from ..nn.bigram import BigramLanguageModel
+from ..nn.config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
+from ..nn.gpt import GPT, AttentionLanguageModel
+from .optim import Optimizer
 
 FORMAT_VERSION = 1
 REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")

@@ -18,12 +18,12 @@ from collections import deque
 
 from torch import nn
 
-from .config import TrainConfig
-from .data import Splits
-from .errors import ConfigError
-from .model import uncompiled
-from .tokenizers import Tokenizer
-from .training import Callback, History, Trainer, decayed_learning_rate, learning_rate_at
+from ..data.corpus import Splits
+from ..data.tokenizers import Tokenizer
+from ..errors import ConfigError
+from ..nn.base import uncompiled
+from ..nn.config import TrainConfig
+from .trainer import Callback, History, Trainer, decayed_learning_rate, learning_rate_at
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end
 UNBOUNDED = 2**62  # max_iters and eval_interval of a budgeted run: time, not steps, ends it

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadAttention as LibraryMultiHeadAttention
-from .config import GPTConfig
-from .gpt import GPT
-from .gpt import FeedForward as LibraryFeedForward
+from ..nn.attention import MultiHeadAttention as LibraryMultiHeadAttention
+from ..nn.config import GPTConfig
+from ..nn.gpt import GPT
+from ..nn.gpt import FeedForward as LibraryFeedForward
 
 # ---- 00 · data and tokenizers --------------------------------------------------------------------------
 
