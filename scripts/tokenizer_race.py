@@ -32,10 +32,10 @@ import torch
 
 import attention_playground as ap
 from attention_playground.data.tokenizers import characters_per_token
-from attention_playground.nn.config import budget_preset_for
 from attention_playground.nn.sampling import sample_text
 from attention_playground.tools.bench import split_loss
 from attention_playground.training.budget import train_for
+from attention_playground.training.config import budget_preset_for
 from attention_playground.training.runtime.allocator import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

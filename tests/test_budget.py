@@ -9,7 +9,6 @@ import torch
 
 from attention_playground import GPT, PRESETS, ConfigError, GPTConfig, TrainConfig, load_checkpoint
 from attention_playground.data.corpus import Splits
-from attention_playground.nn.config import budget_preset_for
 from attention_playground.training.budget import (
     UNBOUNDED,
     TimeBudget,
@@ -18,6 +17,7 @@ from attention_playground.training.budget import (
     eval_iters_within,
     train_for,
 )
+from attention_playground.training.config import budget_preset_for
 from attention_playground.training.trainer import Trainer
 
 CONFIG = TrainConfig(

@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import GPT, BigramLanguageModel, ConfigError, GPTConfig, TrainConfig, generate
-from attention_playground.nn.config import PRESETS
+from attention_playground.training.config import PRESETS
 from attention_playground.training.optim import (
     NEWTON_SCHULZ,
     Muon,

@@ -33,7 +33,7 @@ from .nn.attention import (
     masked_softmax,
 )
 from .nn.bigram import BigramLanguageModel
-from .nn.config import PRESETS, GPTConfig, Preset, TrainConfig, get_preset
+from .nn.config import GPTConfig
 from .nn.encoder import (
     DecoderBlock,
     Encoder,
@@ -47,6 +47,7 @@ from .nn.gpt import GPT, AttentionLanguageModel, Block, FeedForward
 from .nn.positions import SinusoidalPositions, sinusoidal_positions
 from .nn.sampling import KVCache, generate, sample_text, stream_text
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .training.config import PRESETS, Preset, TrainConfig, get_preset
 from .training.runtime.device import pick_device, set_seed
 from .training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, train
 

@@ -35,3 +35,18 @@ class DistributedError(PlaygroundError, RuntimeError):
 
 class FolderBusy(PlaygroundError):
     """Another process holds the lock on the folder a run writes into."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a ConfigError with `message` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+SEED_LIMIT = 2**64  # torch's generators take seeds in [0, 2**64)
+
+
+def check_seed(seed: object, name: str = "seed") -> None:
+    """A seed torch accepts, said in one line: a whole number in [0, 2**64)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{name}={seed!r} must be a whole number from 0 to 2**64 - 1")

@@ -21,8 +21,9 @@ from ..analysis.attention_maps import HeadSnapshot, head_patterns, induction_sco
 from ..data.corpus import Splits
 from ..data.tokenizers import CharTokenizer, Tokenizer
 from ..nn.base import evaluating
-from ..nn.config import GPTConfig, TrainConfig
+from ..nn.config import GPTConfig
 from ..nn.gpt import GPT
+from ..training.config import TrainConfig
 from ..training.runtime.device import set_seed
 from ..training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, make_optimizer
 

@@ -23,9 +23,9 @@ from torch import nn
 from ..data.tokenizers import CharTokenizer, Tokenizer
 from ..errors import DataError, TrainingDiverged
 from ..nn.attention import key_padding_mask
-from ..nn.config import TrainConfig
 from ..nn.encoder import EncoderConfig, EncoderDecoder
 from ..nn.sampling import evaluating
+from ..training.config import TrainConfig
 from ..training.runtime.device import set_seed
 from ..training.trainer import learning_rate_at, make_optimizer
 

@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, require
 from .attention import AttentionMaps, CrossAttention, MultiHeadAttention
 from .base import LanguageModel
-from .config import GPTConfig, _require
+from .config import GPTConfig
 from .gpt import FeedForward, _stack_layers, init_weights
 from .positions import SinusoidalPositions
 from .sampling import _check_sampling, evaluating, next_token
@@ -39,7 +39,7 @@ class EncoderConfig(GPTConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(
+        require(
             self.positions in POSITIONS,
             f"positions={self.positions!r} must be one of {', '.join(POSITIONS)}",
         )
@@ -283,8 +283,8 @@ class EncoderClassifier(nn.Module):
 
     def __init__(self, config: EncoderConfig, n_classes: int, pooling: str = "mean"):
         super().__init__()
-        _require(pooling in POOLINGS, f"pooling={pooling!r} must be one of {', '.join(POOLINGS)}")
-        _require(n_classes >= 2, f"n_classes={n_classes} must be at least 2")
+        require(pooling in POOLINGS, f"pooling={pooling!r} must be one of {', '.join(POOLINGS)}")
+        require(n_classes >= 2, f"n_classes={n_classes} must be at least 2")
         self.config = config
         self.pooling = pooling
         self.encoder = Encoder(config)

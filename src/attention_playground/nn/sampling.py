@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, TokenizerError
+from ..errors import ConfigError, TokenizerError, check_seed
 
 if TYPE_CHECKING:
     from .base import LanguageModel
@@ -71,15 +71,6 @@ class KVCache:
     def advance(self, n: int) -> None:
         """Called once every layer has stored its n new positions."""
         self.length += n
-
-
-SEED_LIMIT = 2**64  # torch's generators take seeds in [0, 2**64)
-
-
-def check_seed(seed: object, name: str = "seed") -> None:
-    """A seed torch accepts, said in one line: a whole number in [0, 2**64)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
-        raise ConfigError(f"{name}={seed!r} must be a whole number from 0 to 2**64 - 1")
 
 
 def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) -> None:

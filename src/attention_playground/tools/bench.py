@@ -39,9 +39,10 @@ from torch import nn
 from ..data.corpus import Splits, load_corpus, token_windows
 from ..errors import PlaygroundError
 from ..nn.base import evaluating
-from ..nn.config import PRESETS, GPTConfig, TrainConfig
+from ..nn.config import GPTConfig
 from ..nn.gpt import GPT
 from ..training.budget import UNBOUNDED, TimeBudget, budgeted
+from ..training.config import PRESETS, TrainConfig
 from ..training.runtime.precision import cpu_has_fast_bf16, resolve_dtype
 from ..training.trainer import Callback, Trainer
 from .argparsing import OneLineParser

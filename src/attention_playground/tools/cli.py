@@ -16,8 +16,8 @@ from ..errors import PlaygroundError
 from .argparsing import OneLineParser
 
 if TYPE_CHECKING:
-    from ..nn.config import TrainConfig
     from ..training.checkpoint import Checkpoint
+    from ..training.config import TrainConfig
     from ..training.trainer import History
 
 DEFAULT_PRESET, DEFAULT_DATA, DEFAULT_TOKENIZER = "cpu", "tinyshakespeare", "char"
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_arguments(train: argparse.ArgumentParser) -> None:
     """What to train on, and where the run lives."""
     from ..data.tokenizers import TOKENIZERS
-    from ..nn.config import PRESETS
+    from ..training.config import PRESETS
 
     train.add_argument(
         "--preset",
@@ -148,7 +148,7 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
 
 def _add_training_arguments(train: argparse.ArgumentParser) -> None:
     """How to train: each default is the preset's (or, with --resume, the checkpoint's)."""
-    from ..nn.config import DEVICES, DTYPES
+    from ..training.config import DEVICES, DTYPES
 
     train.add_argument("--max-iters", type=_number(int, 1), help="training steps (default: the preset's)")
     train.add_argument("--batch-size", type=_number(int, 1), help="default: the preset's")
@@ -177,7 +177,7 @@ def _add_training_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
-    from ..nn.config import DEVICES
+    from ..training.config import DEVICES
 
     sample.add_argument("--checkpoint", required=True, help="a ckpt.pt (or last.pt) written by `train`")
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
@@ -253,7 +253,7 @@ def _check_flags(args: argparse.Namespace, out: Path) -> None:
 
 def _preset_name(args: argparse.Namespace) -> str:
     """--preset, else with --minutes the budget preset for the tokenizer, else the default one."""
-    from ..nn.config import budget_preset_for
+    from ..training.config import budget_preset_for
 
     if args.preset:
         return args.preset
@@ -284,7 +284,7 @@ def _claim(out: Path) -> Iterator[None]:
 
 
 def _new_run(args: argparse.Namespace, out: Path) -> _Run:
-    from ..nn.config import get_preset
+    from ..training.config import get_preset
     from ..training.trainer import checkpoint_file, latest_file
 
     held = [p for p in (checkpoint_file(out), latest_file(out)) if p.exists()]
@@ -307,7 +307,8 @@ def _new_run(args: argparse.Namespace, out: Path) -> _Run:
 
 def _train_config(base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     """`base` with the options given, built in one go (so no field is checked against a stale one)."""
-    from ..nn.config import TrainConfig, config_to_dict
+    from ..nn.config import config_to_dict
+    from ..training.config import TrainConfig
 
     values = config_to_dict(base)
     values.update({name: getattr(args, name) for name in TRAINING_OPTIONS if getattr(args, name) is not None})
@@ -351,8 +352,8 @@ def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
 
 def _untimed(saved: TrainConfig, path: Path, args: argparse.Namespace) -> TrainConfig:
     """A --minutes run's settings, which time ended, with a step count's evaluations to go on by."""
-    from ..nn.config import PRESETS
     from ..training.budget import UNBOUNDED
+    from ..training.config import PRESETS
 
     if saved.max_iters < UNBOUNDED:
         return saved
@@ -400,7 +401,7 @@ def _prepare(run: _Run) -> tuple[Any, Any, Any]:
     if run.resume is not None:
         tokenizer, model = run.resume.tokenizer, run.resume.model
     else:
-        from ..nn.config import get_preset
+        from ..training.config import get_preset
 
         assert run.preset is not None  # a new run always has its preset
         tokenizer = get_tokenizer(run.tokenizer_name, text)

@@ -22,7 +22,7 @@ from ..data.corpus import Splits
 from ..data.tokenizers import Tokenizer
 from ..errors import ConfigError
 from ..nn.base import uncompiled
-from ..nn.config import TrainConfig
+from ..training.config import TrainConfig
 from .trainer import Callback, History, Trainer, decayed_learning_rate, learning_rate_at
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end

@@ -26,8 +26,9 @@ from ..errors import CheckpointError, PlaygroundError
 from ..files import atomic_write
 from ..nn.base import LanguageModel, uncompiled
 from ..nn.bigram import BigramLanguageModel
-from ..nn.config import GPTConfig, TrainConfig, config_from_dict, config_to_dict
+from ..nn.config import GPTConfig, config_from_dict, config_to_dict
 from ..nn.gpt import GPT, AttentionLanguageModel
+from ..training.config import TrainConfig
 from .optim import Optimizer
 
 FORMAT_VERSION = 1

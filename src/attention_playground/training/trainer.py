@@ -26,7 +26,7 @@ from ..data.corpus import Splits, check_long_enough, get_batch, move_batch
 from ..data.tokenizers import Tokenizer
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..nn.base import LanguageModel, evaluating, uncompiled
-from ..nn.config import TrainConfig
+from ..training.config import TrainConfig
 from .checkpoint import Checkpoint, check_can_save, load_checkpoint, save_checkpoint
 from .optim import Optimizer, decay_groups, muon_with_adamw
 from .runtime import distributed
