@@ -29,8 +29,9 @@ import torch
 from attention_playground import GPT, get_preset
 from attention_playground.data.corpus import Corpus, load_corpus
 from attention_playground.tools.bench import flops_per_token
+from attention_playground.training.callbacks import Callback
 from attention_playground.training.runtime.precision import resolve_dtype
-from attention_playground.training.trainer import Callback, Trainer
+from attention_playground.training.trainer import Trainer
 
 PARTS = ("info", "probe", "speed", "kv", "train")
 

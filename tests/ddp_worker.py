@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from attention_playground import GPT, get_preset, load_checkpoint, sample_text
+from attention_playground import ExtendedGPT, get_preset, load_checkpoint, sample_text
 from attention_playground.data.corpus import load_corpus
 from attention_playground.training.runtime.distributed import process_group
 from attention_playground.training.trainer import Trainer
@@ -34,13 +34,13 @@ def main(out: Path, steps: int) -> None:
         corpus = load_corpus("tinyshakespeare", "char")
         config = tiny_config(steps)
         torch.manual_seed(config.seed)
-        model = GPT(get_preset("tiny").model_config(corpus.tokenizer.vocab_size))
+        model = ExtendedGPT(get_preset("tiny").model_config(corpus.tokenizer.vocab_size))
         path = out / "ckpt.pt"
         trainer = Trainer(model, corpus.splits, config, tokenizer=corpus.tokenizer, checkpoint_path=path)
         history = trainer.run()
         sample = sample_text(model.eval(), corpus.tokenizer, "\n", SAMPLE_TOKENS, 0.8, None, 1)
         longer = dataclasses.replace(config, max_iters=steps + 10)
-        resumed = Trainer(GPT(model.config), corpus.splits, longer, resume=load_checkpoint(path))
+        resumed = Trainer(ExtendedGPT(model.config), corpus.splits, longer, resume=load_checkpoint(path))
         resumed_at = resumed.step
         resumed_history = resumed.run()
         result = {

@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from attention_playground import GPT, AttentionLanguageModel, ConfigError, GPTConfig
+from attention_playground import AttentionLanguageModel, ConfigError, ExtendedGPT, GPTConfig
 from attention_playground.analysis.ablation import (
     attention_layers,
     head_importance,
     knock_out,
+    knocked_out_heads,
     next_token_probs,
 )
 
@@ -19,9 +20,9 @@ CONFIG = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 
 
 @pytest.fixture
-def model() -> GPT:
+def model() -> ExtendedGPT:
     torch.manual_seed(0)
-    return GPT(CONFIG).eval()
+    return ExtendedGPT(CONFIG).eval()
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def idx() -> torch.Tensor:
     return torch.randint(65, (3, 16), generator=torch.Generator().manual_seed(1))
 
 
-def head_outputs(model: GPT, layer: int, idx: torch.Tensor) -> torch.Tensor:
+def head_outputs(model: ExtendedGPT, layer: int, idx: torch.Tensor) -> torch.Tensor:
     """What layer's projection reads: every head's output side by side, (B, T, C)."""
     seen = []
     handle = model.blocks[layer].attn.proj.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
@@ -85,9 +86,9 @@ def test_the_model_is_restored_after_the_block_even_on_an_error(model, idx):
     with torch.no_grad():
         before = model(idx)[0]
     with pytest.raises(RuntimeError, match="inside"), knock_out(model, [(0, 0), (1, 3)]):
-        assert model.blocks[0].attn.ablation is not None
+        assert knocked_out_heads(model.blocks[0].attn) == {0: "zero"}
         raise RuntimeError("inside")
-    assert all(layer.ablation is None for layer in attention_layers(model))
+    assert all(not knocked_out_heads(layer) for layer in attention_layers(model))
     with torch.no_grad():
         assert torch.equal(model(idx)[0], before)
 
@@ -95,10 +96,11 @@ def test_the_model_is_restored_after_the_block_even_on_an_error(model, idx):
 def test_knock_outs_nest_and_add_up(model, idx):
     with knock_out(model, [(0, 0)]):
         with knock_out(model, [(0, 1), (1, 2)]):
-            assert model.blocks[0].attn.ablation.heads == (0, 1)
-            assert model.blocks[1].attn.ablation.heads == (2,)
-        assert model.blocks[0].attn.ablation.heads == (0,) and model.blocks[1].attn.ablation is None
-    assert model.blocks[0].attn.ablation is None
+            assert knocked_out_heads(model.blocks[0].attn) == {0: "zero", 1: "zero"}
+            assert knocked_out_heads(model.blocks[1].attn) == {2: "zero"}
+        assert knocked_out_heads(model.blocks[0].attn) == {0: "zero"}
+        assert not knocked_out_heads(model.blocks[1].attn)
+    assert not knocked_out_heads(model.blocks[0].attn)
 
 
 def test_fast_path_and_teaching_path_agree_under_a_knock_out(model, idx):
@@ -138,7 +140,7 @@ def test_bad_knock_outs_say_what_to_change(model):
     ]:
         with pytest.raises(ConfigError, match=message), knock_out(target, heads, mode):
             pass
-    assert model.blocks[0].attn.ablation is None
+    assert not knocked_out_heads(model.blocks[0].attn)
 
 
 def test_an_attention_language_model_with_heads_can_lose_one():

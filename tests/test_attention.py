@@ -5,7 +5,8 @@ from torch.testing import assert_close
 from attention_playground import (
     GPT,
     AttentionLanguageModel,
-    Block,
+    ExtendedAttention,
+    ExtendedGPT,
     GPTConfig,
     Head,
     MultiHeadAttention,
@@ -15,6 +16,7 @@ from attention_playground import (
     causal_mask,
     masked_softmax,
 )
+from attention_playground.nn.attention import recording_attention
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_head_and_mha_never_read_the_future(small_config, fast):
 
 def test_gpt_never_reads_the_future(small_config):
     torch.manual_seed(0)
-    model = GPT(small_config).eval()
+    model = ExtendedGPT(small_config).eval()
     idx = torch.randint(65, (2, 16))
     changed = idx.clone()
     changed[:, 10] = (changed[:, 10] + 1) % 65
@@ -104,9 +106,9 @@ def test_sdpa_path_equals_the_explicit_path(Tq):
     [
         lambda c: Head(c.n_embd, 8, bias=True),
         lambda c: MultiHeadAttention(c),
-        lambda c: Block(c),
+        lambda c: ExtendedAttention(c),
     ],
-    ids=["head", "mha", "block"],
+    ids=["head", "mha", "extended"],
 )
 def test_forward_equals_forward_with_maps(small_config, make):
     torch.manual_seed(0)
@@ -119,6 +121,28 @@ def test_forward_equals_forward_with_maps(small_config, make):
     nh = 1 if isinstance(module, Head) else small_config.n_head
     assert maps.weights.shape == maps.scores.shape == (2, nh, 9, 9)
     assert_close(maps.weights, masked_softmax(maps.scores))
+
+
+@pytest.mark.parametrize("make", [GPT, ExtendedGPT], ids=["gpt", "extended"])
+def test_attention_maps_run_the_teaching_path_through_the_whole_model(small_config, make):
+    """model.attention_maps swaps each layer's output for its teaching path's: the logits it leads to
+    equal the fast path's, and every layer's maps are those of that layer's own input."""
+    torch.manual_seed(0)
+    model = make(small_config).eval()
+    idx = torch.randint(65, (2, 9))
+    with torch.no_grad(), recording_attention(model) as recorded:
+        teaching_logits, _ = model(idx)
+    assert_close(teaching_logits, model(idx)[0])
+    assert len(recorded) == small_config.n_layer
+    assert_close(model.attention_maps(idx).weights, torch.stack([m.weights for m in recorded]))
+    assert_close(
+        recorded[0].weights,
+        model.blocks[0]
+        .attn.forward_with_maps(
+            model.blocks[0].ln1(model.token_embedding(idx) + model.position_embedding(torch.arange(9)))
+        )[1]
+        .weights,
+    )
 
 
 def test_mha_equals_heads_side_by_side_then_projection():
@@ -144,9 +168,12 @@ def test_from_heads_keeps_which_layers_have_biases():
 def test_attention_maps_come_from_the_training_path(small_config):
     torch.manual_seed(0)
     idx = torch.randint(65, (1, 12))
-    for model in (GPT(small_config), AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1))):
+    for model in (
+        ExtendedGPT(small_config),
+        AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1)),
+    ):
         maps = model.eval().attention_maps(idx)
-        L = getattr(model.config, "n_layer", 1) if isinstance(model, GPT) else 1
+        L = getattr(model.config, "n_layer", 1) if isinstance(model, ExtendedGPT) else 1
         nh = model.config.n_head
         assert maps.weights.shape == maps.scores.shape == (L, 1, nh, 12, 12)
         assert torch.all(maps.weights.triu(1) == 0)

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from attention_playground import GPT, PRESETS, GPTConfig
+from attention_playground import PRESETS, ExtendedGPT, GPTConfig
 from attention_playground.tools.bench import (
     REFERENCE,
     BenchClock,
@@ -29,7 +29,7 @@ from attention_playground.training.trainer import Trainer
 
 
 def test_flops_per_token_of_the_reference_model():
-    model = GPT(REFERENCE[0])
+    model = ExtendedGPT(REFERENCE[0])
     per_layer = 3 * 128 * 128 + 128 * 128 + 2 * 4 * 128 * 128  # qkv, proj, the MLP's two Linears
     n = 4 * per_layer + 128 * 65  # + lm_head; embeddings and LayerNorms do no matmul
     assert linear_weights(model) == n == 794_752
@@ -38,7 +38,7 @@ def test_flops_per_token_of_the_reference_model():
 
 def test_split_loss_is_the_mean_over_back_to_back_windows(small_config):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     data = torch.randint(65, (16 * 5 + 3,))  # 5 whole windows of 16, and a remainder it drops
     windows = data[: 16 * 5 + 1]
     x = torch.stack([windows[i * 16 : (i + 1) * 16] for i in range(5)])
@@ -106,7 +106,7 @@ def test_bench_clock_times_each_step_and_cuts_slices(shakespeare_splits, small_c
     config = dataclasses.replace(REFERENCE[1], max_iters=20, eval_interval=4, eval_iters=1, batch_size=4)
     torch.manual_seed(0)
     clock = BenchClock(stop_at=10, slice_seconds=0.0)  # every step ends a slice
-    trainer = Trainer(GPT(small_config), shakespeare_splits, config, callbacks=[clock])
+    trainer = Trainer(ExtendedGPT(small_config), shakespeare_splits, config, callbacks=[clock])
     slices = 0
     while trainer.step < clock.stop_at:
         trainer.run()

@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
-from attention_playground import GPT, PRESETS, ConfigError, GPTConfig, TrainConfig, load_checkpoint
-from attention_playground.data.corpus import Splits
+from attention_playground import PRESETS, ConfigError, ExtendedGPT, GPTConfig, TrainConfig, load_checkpoint
+from attention_playground.data.batches import Splits
 from attention_playground.training.budget import (
     UNBOUNDED,
     TimeBudget,
@@ -71,7 +71,7 @@ def run_on_clock(splits, config, budget, tick, monkeypatch, first=()):
     """A Trainer under `budget` on a machine where every step and every evaluation takes `tick` s."""
     monkeypatch.setattr(time, "perf_counter", FakeClock(tick, first))  # the Trainer's clock
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2))
+    model = ExtendedGPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2))
     trainer = Trainer(model, splits, config, callbacks=[budget])
     return trainer, trainer.run()
 
@@ -132,7 +132,7 @@ def test_the_trainer_takes_a_callbacks_schedule_and_extra_evaluations(shakespear
 
     torch.manual_seed(0)
     config = dataclasses.replace(CONFIG, max_iters=7, eval_interval=100)
-    trainer = Trainer(GPT(small_config), shakespeare_splits, config, callbacks=[EveryThird()])
+    trainer = Trainer(ExtendedGPT(small_config), shakespeare_splits, config, callbacks=[EveryThird()])
     history = trainer.run()
     assert history.learning_rates == [pytest.approx(0.001 * (s + 1)) for s in range(7)]
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.007)
@@ -141,7 +141,7 @@ def test_the_trainer_takes_a_callbacks_schedule_and_extra_evaluations(shakespear
 
 def test_train_for_keeps_the_best_checkpoint(tmp_path, shakespeare_splits, char_tokenizer, small_config):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     path = tmp_path / "ckpt.pt"
     history = train_for(
         model, shakespeare_splits, CONFIG, 1.5, tokenizer=char_tokenizer, checkpoint_path=path, eval_every=0.5
@@ -162,11 +162,13 @@ def test_the_budget_preset_is_four_rope_layers_over_blocks_of_128_with_tied_weig
     assert model.activation == "relu_squared"
     schedule = (budget.train.schedule, budget.train.min_lr, budget.train.betas)
     assert schedule == ("linear", 0.0, (0.9, 0.95)), "a straight line to 0, beta2 0.95"
-    untied_learned = GPT(dataclasses.replace(model, vocab_size=65, tie_weights=False, position="learned"))
+    untied_learned = ExtendedGPT(
+        dataclasses.replace(model, vocab_size=65, tie_weights=False, position="learned")
+    )
     no_lm_head_nor_position_table = untied_learned.num_params() - 65 * 128 - 128 * 128
-    assert GPT(budget.model_config(65)).num_params() == no_lm_head_nor_position_table
+    assert ExtendedGPT(budget.model_config(65)).num_params() == no_lm_head_nor_position_table
     assert (budget.train.batch_size, budget.train.learning_rate, budget.train.optimizer) == (16, 5e-3, "muon")
-    assert GPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
+    assert ExtendedGPT(cpu.model_config(65)).num_params() == 418_688, "the cpu preset is unchanged"
     assert GPTConfig().tie_weights is False and GPTConfig().position == "learned"
 
 
@@ -190,7 +192,7 @@ def test_a_budgets_evaluations_cover_the_val_split_at_most_once(tmp_path, shakes
     assert eval_iters_within(config, gpt2_sized, 64).eval_iters == 17
     short = Splits(shakespeare_splits.train, shakespeare_splits.val[:200])
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=1))
+    model = ExtendedGPT(GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=1))
     config = dataclasses.replace(CONFIG, eval_iters=10)  # batches of 4 x 16: 4 of them cover 200 tokens
     train_for(model, short, config, 0.5, tokenizer=char_tokenizer, checkpoint_path=tmp_path / "ckpt.pt")
     saved = load_checkpoint(tmp_path / "ckpt.pt").train_config

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from attention_playground import (
-    GPT,
     AttentionLanguageModel,
     BigramLanguageModel,
     CharTokenizer,
     CheckpointError,
+    ExtendedGPT,
     GPT2Tokenizer,
     GPTConfig,
     TrainConfig,
@@ -20,7 +20,7 @@ from attention_playground import (
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: GPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2)),
+        lambda: ExtendedGPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2)),
         lambda: AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1), feed_forward=True),
         lambda: BigramLanguageModel(65),
     ],
@@ -39,7 +39,7 @@ def test_round_trip_gives_identical_logits(tmp_path, char_tokenizer, make):
 
 
 def test_truncated_checkpoint(tmp_path, char_tokenizer):
-    path = save_checkpoint(tmp_path / "ckpt.pt", GPT(GPTConfig(n_layer=1)), char_tokenizer)
+    path = save_checkpoint(tmp_path / "ckpt.pt", ExtendedGPT(GPTConfig(n_layer=1)), char_tokenizer)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="is not a readable checkpoint \\(truncated or corrupted\\?\\)"):
@@ -55,7 +55,7 @@ def test_missing_file_and_missing_field(tmp_path):
 
 
 def test_wrong_shapes(tmp_path, char_tokenizer):
-    path = save_checkpoint(tmp_path / "ckpt.pt", GPT(GPTConfig(n_layer=1)), char_tokenizer)
+    path = save_checkpoint(tmp_path / "ckpt.pt", ExtendedGPT(GPTConfig(n_layer=1)), char_tokenizer)
     payload = torch.load(path, weights_only=True)
     payload["model"]["config"]["n_embd"] = 64  # config and weights now disagree
     torch.save(payload, path)
@@ -64,13 +64,13 @@ def test_wrong_shapes(tmp_path, char_tokenizer):
 
 
 def test_checkpoint_from_a_different_vocabulary(tmp_path, char_tokenizer):
-    path = save_checkpoint(tmp_path / "ckpt.pt", GPT(GPTConfig(n_layer=1)), char_tokenizer)
+    path = save_checkpoint(tmp_path / "ckpt.pt", ExtendedGPT(GPTConfig(n_layer=1)), char_tokenizer)
     with pytest.raises(CheckpointError, match="trained with a char vocabulary of 65 tokens, which differs"):
         load_checkpoint(path, tokenizer=GPT2Tokenizer())
     other = CharTokenizer.from_text("abc")
     with pytest.raises(CheckpointError, match="differs from the given char tokenizer's 3"):
         load_checkpoint(path, tokenizer=other)
-    mismatched = GPT(GPTConfig(vocab_size=3, n_layer=1))
+    mismatched = ExtendedGPT(GPTConfig(vocab_size=3, n_layer=1))
     with pytest.raises(CheckpointError, match="its tokenizer has 65 tokens but its model has vocab_size=3"):
         save_checkpoint(tmp_path / "bad.pt", mismatched, char_tokenizer)
         load_checkpoint(tmp_path / "bad.pt")
@@ -79,7 +79,7 @@ def test_checkpoint_from_a_different_vocabulary(tmp_path, char_tokenizer):
 def test_checkpoint_from_before_activation_was_a_setting_loads_as_gelu(tmp_path, char_tokenizer):
     """Checkpoints saved before GPTConfig had `activation` hold GELU models: they must still load as such."""
     torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2, activation="gelu")).eval()
+    model = ExtendedGPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=2, activation="gelu")).eval()
     path = save_checkpoint(tmp_path / "ckpt.pt", model, char_tokenizer)
     payload = torch.load(path, weights_only=True)
     del payload["model"]["config"]["activation"]  # as written by the earlier version
@@ -94,7 +94,7 @@ def test_checkpoint_from_before_activation_was_a_setting_loads_as_gelu(tmp_path,
 @pytest.mark.parametrize(
     "make",
     [
-        lambda c: GPT(c),
+        lambda c: ExtendedGPT(c),
         lambda c: AttentionLanguageModel(dataclasses.replace(c, n_head=1), feed_forward=True),
     ],
     ids=["gpt", "attention-lm"],

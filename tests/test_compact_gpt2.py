@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from attention_playground import (
-    GPT,
     CompactGPT2Tokenizer,
+    ExtendedGPT,
     GPT2Tokenizer,
     GPTConfig,
     TokenizerError,
@@ -75,12 +75,12 @@ def test_gpt2_means_the_compact_map_and_gpt2_full_all_tokens():
     assert GPT2Tokenizer().to_dict() == {"kind": "gpt2"}, "checkpoints of the full model load as before"
 
 
-def tied_pair(vocab_size: int = 300) -> tuple[GPT, GPT]:
+def tied_pair(vocab_size: int = 300) -> tuple[ExtendedGPT, ExtendedGPT]:
     config = GPTConfig(vocab_size=vocab_size, block_size=16, n_embd=32, n_head=4, n_layer=2)
     torch.manual_seed(0)
-    untied = GPT(config)
+    untied = ExtendedGPT(config)
     torch.manual_seed(0)
-    tied = GPT(dataclasses.replace(config, tie_weights=True))
+    tied = ExtendedGPT(dataclasses.replace(config, tie_weights=True))
     return untied, tied
 
 
@@ -123,8 +123,8 @@ def test_a_tiny_compact_run_trains_saves_loads_and_samples(tmp_path, shakespeare
     tokenizer = get_tokenizer("gpt2", text)
     splits = split(encode_corpus(text, tokenizer))
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_embd=32, n_head=4, n_layer=1,
-                          tie_weights=True))  # fmt: skip
+    model = ExtendedGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_embd=32, n_head=4,
+                                  n_layer=1, tie_weights=True))  # fmt: skip
     config = TrainConfig(batch_size=8, max_iters=20, eval_interval=10, eval_iters=2, learning_rate=1e-2,
                          warmup=2, min_lr=1e-3, device="cpu")  # fmt: skip
     path = tmp_path / "ckpt.pt"

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from attention_playground import GPT, get_preset, load_checkpoint, sample_text
+from attention_playground import ExtendedGPT, get_preset, load_checkpoint, sample_text
 from attention_playground.training.runtime.precision import resolve_dtype
 from attention_playground.training.trainer import Trainer
 
@@ -22,7 +22,7 @@ def tiny_run(splits, steps: int = 30, **changes) -> Trainer:
     changes = {"max_iters": steps, "eval_interval": steps, "device": DEVICE, **changes}
     config = dataclasses.replace(preset.train, **changes)
     torch.manual_seed(config.seed)
-    trainer = Trainer(GPT(preset.model_config(65)), splits, config)
+    trainer = Trainer(ExtendedGPT(preset.model_config(65)), splits, config)
     trainer.run()
     return trainer
 
@@ -55,7 +55,7 @@ def test_compile_on_the_gpu_trains_as_without(shakespeare_splits):
 
 def test_the_kv_cache_on_the_gpu_samples_the_plain_loops_tokens():
     torch.manual_seed(0)
-    model = GPT(get_preset("tiny").model_config(65)).to(DEVICE).eval()
+    model = ExtendedGPT(get_preset("tiny").model_config(65)).to(DEVICE).eval()
     idx = torch.zeros((1, 1), dtype=torch.long, device=DEVICE)
     plain = model.generate(idx, 31, temperature=0.0, use_cache=False)
     cached = model.generate(idx, 31, temperature=0.0, use_cache=True)
@@ -67,7 +67,7 @@ def test_a_checkpoint_trained_on_the_gpu_samples_on_the_cpu(shakespeare_splits, 
     config = dataclasses.replace(preset.train, max_iters=10, eval_interval=10, device=DEVICE)
     torch.manual_seed(0)
     path = tmp_path / "ckpt.pt"
-    Trainer(GPT(preset.model_config(65)), shakespeare_splits, config, tokenizer=char_tokenizer,
+    Trainer(ExtendedGPT(preset.model_config(65)), shakespeare_splits, config, tokenizer=char_tokenizer,
             checkpoint_path=path).run()  # fmt: skip
     checkpoint = load_checkpoint(path, device="cpu")
     assert next(checkpoint.model.parameters()).device.type == "cpu"

@@ -21,7 +21,14 @@ import torch
 import torch.distributed as dist
 
 import attention_playground
-from attention_playground import GPT, ConfigError, TrainConfig, get_preset, learning_rate_at, load_checkpoint
+from attention_playground import (
+    ConfigError,
+    ExtendedGPT,
+    TrainConfig,
+    get_preset,
+    learning_rate_at,
+    load_checkpoint,
+)
 from attention_playground.errors import DistributedError
 from attention_playground.nn.sampling import sample_text
 from attention_playground.tools.cli import main
@@ -121,7 +128,7 @@ def two_ranks(tmp_path_factory) -> dict:
 
 def train_one_process(shakespeare_splits, config: TrainConfig) -> Trainer:
     torch.manual_seed(config.seed)
-    trainer = Trainer(GPT(get_preset("tiny").model_config(65)), shakespeare_splits, config)
+    trainer = Trainer(ExtendedGPT(get_preset("tiny").model_config(65)), shakespeare_splits, config)
     trainer.run()
     return trainer
 

@@ -19,8 +19,8 @@ from attention_playground import (
     EncoderClassifier,
     EncoderConfig,
     EncoderDecoder,
+    ExtendedAttention,
     GPTConfig,
-    MultiHeadAttention,
     SinusoidalPositions,
     TrainConfig,
     attend,
@@ -36,6 +36,7 @@ from attention_playground.course.tasks import (
     speaker_task,
     speeches,
 )
+from attention_playground.nn.attention import recording_attention
 
 
 def qkv(B=2, nh=3, Tq=5, Tk=5, hs=8, seed=0):
@@ -127,10 +128,10 @@ def test_masks_that_cannot_work_fail_clearly(mask, message):
 def test_mha_without_the_mask_and_with_padding():
     torch.manual_seed(0)
     config = GPTConfig(n_embd=32, n_head=4)
-    causal, encoder = MultiHeadAttention(config).eval(), MultiHeadAttention(config, causal=False).eval()
+    causal, encoder = ExtendedAttention(config).eval(), ExtendedAttention(config, causal=False).eval()
     encoder.load_state_dict(causal.state_dict())
     x = torch.randn(2, 7, 32)
-    q, k, v = causal._qkv(x)
+    q, k, v = causal.queries_keys_values(x)
     expected = causal.proj(
         F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(2, 7, 32)
     )
@@ -232,7 +233,7 @@ def test_without_positions_and_mask_the_encoder_is_permutation_equivariant(confi
         torch.manual_seed(0)
         encoder = Encoder(dataclasses.replace(config, positions=positions)).eval()
         if positions == "learned":
-            torch.nn.init.normal_(encoder.embed.position.weight)  # distinct positions, loud enough
+            torch.nn.init.normal_(encoder.embed.position_embedding.weight)  # distinct positions, loud enough
         shuffled_then_encoded = encoder(idx[:, order])
         encoded_then_shuffled = encoder(idx)[:, order]
         assert torch.allclose(shuffled_then_encoded, encoded_then_shuffled, atol=1e-5) == equivariant, (
@@ -246,11 +247,15 @@ def test_blocks_forward_equals_forward_with_maps(config, make):
     block = make(config).eval()
     x, memory = torch.randn(2, 7, 32), torch.randn(2, 5, 32)
     if make is EncoderBlock:
-        y_teaching, maps = block.forward_with_maps(x, PADDING)
+        with recording_attention(block) as recorded:
+            y_teaching = block(x, PADDING)
+        (maps,) = recorded
         assert_close(block(x, PADDING), y_teaching)
         assert maps.weights.shape == (2, 4, 7, 7) and torch.all(maps.weights[1, ..., 4:] == 0)
     else:
-        y_teaching, self_maps, cross_maps = block.forward_with_maps(x, memory)
+        with recording_attention(block) as recorded:
+            y_teaching = block(x, memory)
+        self_maps, cross_maps = recorded
         assert_close(block(x, memory), y_teaching)
         assert self_maps.weights.shape == (2, 4, 7, 7) and torch.all(self_maps.weights.triu(1) == 0)
         assert cross_maps.weights.shape == (2, 4, 7, 5)

@@ -53,7 +53,7 @@ REFERENCES = {
     "check_feed_forward": _feed_forward,
     "check_block": ap.Block,
     "check_gpt_forward": lambda model, idx: model(idx)[0],
-    "check_next_token": next_token,
+    "check_next_token": lambda logits, t, k, generator: next_token(logits, t, k, generator=generator),
 }
 
 

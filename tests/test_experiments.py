@@ -10,7 +10,7 @@ import torch
 from attention_playground import GPTConfig, TrainConfig
 from attention_playground.analysis.attention_maps import induction_scores
 from attention_playground.course import experiments as ex
-from attention_playground.training.trainer import History
+from attention_playground.training.history import History
 
 TINY = GPTConfig(vocab_size=65, block_size=16, n_embd=16, n_head=2, n_layer=1)
 QUICK = TrainConfig(batch_size=4, max_iters=4, eval_interval=2, eval_iters=1, warmup=0, device="cpu")

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from attention_playground import (
-    GPT,
     AttentionLanguageModel,
     BigramLanguageModel,
     EncoderClassifier,
     EncoderConfig,
     EncoderDecoder,
+    ExtendedGPT,
     GPT2Tokenizer,
     GPTConfig,
     TokenizerError,
@@ -40,7 +40,7 @@ def make_model(kind: str, vocab_size: int = 65, block_size: int = 32) -> torch.n
         config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_embd=16, n_head=4, n_layer=1)
         return AttentionLanguageModel(config, feed_forward=True)
     config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_embd=16, n_head=2, n_layer=3)
-    return GPT(config)
+    return ExtendedGPT(config)
 
 
 def models_maps(model, tokenizer, text):
@@ -165,7 +165,7 @@ def test_models_without_attention_or_empty_prompts_fail_clearly(char_tokenizer):
 def test_dropout_is_off_while_exploring_and_the_mode_is_restored(char_tokenizer):
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=2, dropout=0.5)
-    model = GPT(config).train()
+    model = ExtendedGPT(config).train()
     first = prompt_attention(model, char_tokenizer, PROMPT)
     second = prompt_attention(model, char_tokenizer, PROMPT)
     torch.testing.assert_close(first.weights, second.weights)
@@ -190,7 +190,7 @@ def test_explorer_displays_as_its_widget(char_tokenizer):
 
 
 def test_knock_out_toggle_reruns_the_model_without_the_head(char_tokenizer):
-    from attention_playground.analysis.ablation import knock_out, next_token_probs
+    from attention_playground.analysis.ablation import knock_out, knocked_out_heads, next_token_probs
 
     model = make_model("gpt")
     explorer = attention_explorer(model, char_tokenizer, PROMPT, layer=0, head=1, query=10)
@@ -214,7 +214,7 @@ def test_knock_out_toggle_reruns_the_model_without_the_head(char_tokenizer):
     torch.testing.assert_close(explorer.prompt.weights, expected_maps)
     torch.testing.assert_close(explorer.prompt.weights[0], intact[0])
     assert not torch.allclose(explorer.prompt.weights[1:], intact[1:])
-    assert all(layer.attn.ablation is None for layer in model.blocks), "the model is restored after"
+    assert not any(knocked_out_heads(b.attn) for b in model.blocks), "the model is restored after"
 
     explorer.head.value = 0  # the toggle follows the chosen head
     assert "layer 0 head 0 knocked out" in explorer.next_title.value
@@ -256,7 +256,7 @@ def test_an_explorer_of_maps_alone_has_no_model_controls(char_tokenizer):
 
 def test_heads_forming_slider_shows_each_snapshot(char_tokenizer):
     from attention_playground.analysis.attention_maps import HeadSnapshot, head_patterns
-    from attention_playground.training.trainer import History
+    from attention_playground.training.history import History
     from attention_playground.viz import HeadsFormingExplorer
 
     prompt = prompt_attention(make_model("gpt"), char_tokenizer, PROMPT)

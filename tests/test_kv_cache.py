@@ -4,15 +4,15 @@ block_size, and a defined, deterministic restart past it. (Its speed is measured
 import pytest
 import torch
 
-from attention_playground import GPT, GPTConfig, KVCache, generate
+from attention_playground import ExtendedGPT, GPTConfig, KVCache, generate
 
 CONFIG = GPTConfig(vocab_size=65, block_size=24, n_embd=32, n_head=4, n_layer=2)
 
 
 @pytest.fixture
-def model() -> GPT:
+def model() -> ExtendedGPT:
     torch.manual_seed(0)
-    model = GPT(CONFIG)
+    model = ExtendedGPT(CONFIG)
     with torch.no_grad():  # larger weights than at init: logits far apart, as in a trained model
         for p in model.parameters():
             p.mul_(8.0 if p.dim() >= 2 else 1.0)

@@ -6,17 +6,17 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import (
-    GPT,
     PRESETS,
     AttentionLanguageModel,
     BigramLanguageModel,
     ConfigError,
+    ExtendedGPT,
     FeedForward,
     GPTConfig,
     generate,
     get_batch,
 )
-from attention_playground.nn.gpt import ReLUSquared
+from attention_playground.nn.activations import ReLUSquared
 from attention_playground.nn.sampling import sample_text
 
 
@@ -26,7 +26,7 @@ from attention_playground.nn.sampling import sample_text
         lambda: BigramLanguageModel(65),
         lambda: AttentionLanguageModel(GPTConfig(block_size=32, n_embd=32, n_head=1)),
         lambda: AttentionLanguageModel(GPTConfig(block_size=32, n_embd=32, n_head=4), feed_forward=True),
-        lambda: GPT(GPTConfig(block_size=32, n_embd=32, n_head=4, n_layer=2)),
+        lambda: ExtendedGPT(GPTConfig(block_size=32, n_embd=32, n_head=4, n_layer=2)),
     ],
     ids=["bigram", "single-head", "multi-head+ffwd", "gpt"],
 )
@@ -43,14 +43,14 @@ def test_every_model_has_one_contract_and_starts_near_ln_v(make, shakespeare_spl
 
 def test_gpt2_sized_vocabulary_starts_near_ln_v():
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50257, block_size=16, n_embd=32, n_head=2, n_layer=1))
+    model = ExtendedGPT(GPTConfig(vocab_size=50257, block_size=16, n_embd=32, n_head=2, n_layer=1))
     idx = torch.randint(50257, (2, 16))
     _, loss = model(idx, idx)
     assert abs(loss.item() - math.log(50257)) < 0.3
 
 
 def test_lecture_preset_has_the_lectures_size():
-    model = GPT(PRESETS["lecture"].model_config(65))
+    model = ExtendedGPT(PRESETS["lecture"].model_config(65))
     assert model.num_params() == 10_788_929  # the lecture's "10.788929 M parameters"
     tables = model.token_embedding.weight.numel() + model.position_embedding.weight.numel()
     assert model.num_params(embeddings=False) == 10_788_929 - tables
@@ -61,7 +61,7 @@ def test_lecture_preset_has_the_lectures_size():
     [
         (lambda: BigramLanguageModel(65), None, False, False),
         (lambda: AttentionLanguageModel(GPTConfig(block_size=16, n_embd=32, n_head=1)), 16, False, True),
-        (lambda: GPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1)), 16, True, True),
+        (lambda: ExtendedGPT(GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1)), 16, True, True),
     ],
     ids=["bigram", "attention-lm", "gpt"],
 )
@@ -82,10 +82,10 @@ def test_every_model_states_what_it_can_do(make, block_size, supports_kv_cache, 
 
 
 def test_qkv_bias_and_bias_set_different_layers():
-    gpt = GPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=False, qkv_bias=True))
+    gpt = ExtendedGPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=False, qkv_bias=True))
     attn = gpt.blocks[0].attn
     assert attn.qkv.bias is not None and attn.proj.bias is None and gpt.lm_head.bias is None
-    gpt = GPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=True, qkv_bias=False))
+    gpt = ExtendedGPT(GPTConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, bias=True, qkv_bias=False))
     attn = gpt.blocks[0].attn
     assert attn.qkv.bias is None and attn.proj.bias is not None and gpt.blocks[0].ln1.bias is not None
     head = AttentionLanguageModel(GPTConfig(block_size=8, n_embd=16, n_head=1, qkv_bias=True)).attention
@@ -96,7 +96,7 @@ def test_qkv_bias_and_bias_set_different_layers():
 def test_embedding_dropout_only_where_the_config_says(embedding_dropout):
     torch.manual_seed(0)
     config = GPTConfig(block_size=8, n_embd=32, n_head=2, n_layer=1, dropout=0.5)
-    model = GPT(dataclasses.replace(config, embedding_dropout=embedding_dropout)).train()
+    model = ExtendedGPT(dataclasses.replace(config, embedding_dropout=embedding_dropout)).train()
     seen = []
     model.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     idx = torch.randint(65, (2, 8))
@@ -126,7 +126,7 @@ def test_attention_dropout_drops_the_weights_only_where_the_config_says(attentio
 
 def test_200_steps_on_one_batch_drive_the_loss_near_zero(shakespeare_splits):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=16, n_embd=64, n_head=4, n_layer=2))
+    model = ExtendedGPT(GPTConfig(block_size=16, n_embd=64, n_head=4, n_layer=2))
     x, y = get_batch(shakespeare_splits.train, 4, 16, torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(200):
@@ -139,7 +139,7 @@ def test_200_steps_on_one_batch_drive_the_loss_near_zero(shakespeare_splits):
 
 def test_generation_runs_past_block_size_and_is_reproducible(small_config):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     start = torch.zeros(1, 1, dtype=torch.long)
     for use_cache in (False, True):
         a = generate(model, start, 40, generator=torch.Generator().manual_seed(1), use_cache=use_cache)
@@ -149,7 +149,7 @@ def test_generation_runs_past_block_size_and_is_reproducible(small_config):
 
 def test_greedy_with_and_without_cache_agree_within_the_block(small_config):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     prompt = torch.randint(65, (2, 3))
     plain = generate(model, prompt, small_config.block_size - 3, temperature=0, use_cache=False)
     cached = generate(model, prompt, small_config.block_size - 3, temperature=0, use_cache=True)
@@ -158,7 +158,7 @@ def test_greedy_with_and_without_cache_agree_within_the_block(small_config):
 
 def test_top_k_one_is_greedy(small_config):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     prompt = torch.randint(65, (1, 4))
     greedy = generate(model, prompt, 10, temperature=0)
     top1 = generate(model, prompt, 10, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(5))
@@ -174,14 +174,14 @@ def test_top_k_one_is_greedy(small_config):
     ],
 )
 def test_bad_sampling_arguments(small_config, kwargs, message):
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     with pytest.raises(ConfigError, match=message):
         generate(model, torch.zeros(1, 1, dtype=torch.long), **kwargs)
 
 
 def test_sample_text_same_seed_same_text(small_config, char_tokenizer):
     torch.manual_seed(0)
-    model = GPT(small_config)
+    model = ExtendedGPT(small_config)
     a = sample_text(model, char_tokenizer, "ROMEO:", 30, seed=7)
     assert a.startswith("ROMEO:") and len(a) == 36
     assert a == sample_text(model, char_tokenizer, "ROMEO:", 30, seed=7)
@@ -192,12 +192,12 @@ def test_prompt_with_unknown_character(small_config, char_tokenizer):
     from attention_playground import TokenizerError
 
     with pytest.raises(TokenizerError, match="character '€'"):
-        sample_text(GPT(small_config), char_tokenizer, "a€", 5)
+        sample_text(ExtendedGPT(small_config), char_tokenizer, "a€", 5)
 
 
 def test_dropout_only_in_training():
     torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=8, n_embd=32, n_head=2, n_layer=1, dropout=0.5))
+    model = ExtendedGPT(GPTConfig(block_size=8, n_embd=32, n_head=2, n_layer=1, dropout=0.5))
     idx = torch.randint(65, (2, 8))
     model.eval()
     assert_close(model(idx)[0], model(idx)[0])

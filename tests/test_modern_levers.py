@@ -6,17 +6,26 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from attention_playground import GPT, BigramLanguageModel, ConfigError, GPTConfig, TrainConfig, generate
+from attention_playground import (
+    BigramLanguageModel,
+    ConfigError,
+    ExtendedGPT,
+    GPTConfig,
+    TrainConfig,
+    generate,
+)
+from attention_playground.training.callbacks import SaveLatestCheckpoint
 from attention_playground.training.config import PRESETS
 from attention_playground.training.optim import (
     NEWTON_SCHULZ,
     Muon,
     MuonWithAdamW,
     hidden_matrices,
+    make_optimizer,
     orthogonalize,
     orthogonalize_all,
 )
-from attention_playground.training.trainer import SaveLatestCheckpoint, Trainer, make_optimizer
+from attention_playground.training.trainer import Trainer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 QUICK = TrainConfig(
@@ -25,9 +34,9 @@ QUICK = TrainConfig(
 )  # fmt: skip
 
 
-def seeded(**switches) -> GPT:
+def seeded(**switches) -> ExtendedGPT:
     torch.manual_seed(0)
-    return GPT(dataclasses.replace(SMALL, **switches)).eval()
+    return ExtendedGPT(dataclasses.replace(SMALL, **switches)).eval()
 
 
 # ---- QK-norm -------------------------------------------------------------------------------------
@@ -57,7 +66,7 @@ def test_qk_norm_agrees_on_both_attention_paths_and_with_the_kv_cache():
     x = torch.randint(0, 65, (1, 12), generator=torch.Generator().manual_seed(2))
     h = model.embed(x)  # (1, T, C)
     for block in model.blocks:  # the fused kernel's path and the teaching path, with the norms
-        assert_close(block(h), block.forward_with_maps(h)[0], rtol=1e-5, atol=1e-5)
+        assert_close(block.attn(h), block.attn.forward_with_maps(h)[0], rtol=1e-5, atol=1e-5)
     cached = generate(model, x[:, :3], 8, generator=torch.Generator().manual_seed(3))
     uncached = generate(model, x[:, :3], 8, generator=torch.Generator().manual_seed(3), use_cache=False)
     assert torch.equal(cached, uncached)
@@ -72,7 +81,7 @@ def test_qk_norm_must_be_a_bool():
 
 
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
-    model = GPT(dataclasses.replace(SMALL, tie_weights=True))
+    model = ExtendedGPT(dataclasses.replace(SMALL, tie_weights=True))
     optimizer = make_optimizer(model, QUICK)
     assert isinstance(optimizer, MuonWithAdamW)
     muon = {id(p) for group in optimizer.muon.param_groups for p in group["params"]}
@@ -85,7 +94,7 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
 
 def test_muon_learns_and_a_schedule_sets_every_groups_rate(shakespeare_splits):
     torch.manual_seed(0)
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     trainer = Trainer(model, shakespeare_splits, QUICK)
     history = trainer.run()
     assert history.val_loss[-1] < history.val_loss[0] - 0.3, history.val_loss
@@ -100,13 +109,13 @@ def test_a_muon_run_resumes_to_the_bit(tmp_path, shakespeare_splits, char_tokeni
                 trainer.request_stop()
 
     torch.manual_seed(0)
-    whole = Trainer(GPT(SMALL), shakespeare_splits, QUICK)
+    whole = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK)
     whole.run()
     torch.manual_seed(0)
     last = tmp_path / "last.pt"
     savers = [SaveLatestCheckpoint(last, char_tokenizer), StopAfter()]
-    Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=savers).run()
-    resumed = Trainer(GPT(SMALL), shakespeare_splits, QUICK, resume=last)
+    Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=savers).run()
+    resumed = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, resume=last)
     resumed.run()
     assert resumed.history.step_losses == whole.history.step_losses
     for a, b in zip(resumed.model.parameters(), whole.model.parameters(), strict=True):
@@ -176,16 +185,18 @@ def test_the_cpu_preset_is_muon_for_300_steps_on_the_two_layer_shape():
     train = cpu.train
     assert (train.optimizer, train.max_iters, train.eval_interval) == ("muon", 300, 150)
     assert (train.learning_rate, train.min_lr, train.schedule) == (2e-2, 2e-3, "linear")
-    assert isinstance(make_optimizer(GPT(cpu.model_config(65)), train), MuonWithAdamW)
+    assert isinstance(make_optimizer(ExtendedGPT(cpu.model_config(65)), train), MuonWithAdamW)
 
 
 def test_muon_refuses_a_model_without_blocks_and_an_adamw_state():
     with pytest.raises(ConfigError, match="use optimizer='adamw'"):
         make_optimizer(BigramLanguageModel(65), QUICK)
-    adamw_state = make_optimizer(GPT(SMALL), dataclasses.replace(QUICK, optimizer="adamw")).state_dict()
+    adamw_state = make_optimizer(
+        ExtendedGPT(SMALL), dataclasses.replace(QUICK, optimizer="adamw")
+    ).state_dict()
     with pytest.raises(ConfigError, match="AdamW's, not Muon's"):
-        make_optimizer(GPT(SMALL), QUICK).load_state_dict(adamw_state)
+        make_optimizer(ExtendedGPT(SMALL), QUICK).load_state_dict(adamw_state)
     with pytest.raises(ConfigError, match="optimizer='sgd' must be one of adamw, muon"):
         TrainConfig(optimizer="sgd")
     with pytest.raises(ConfigError, match="AdamW-only"):
-        make_optimizer(GPT(SMALL), dataclasses.replace(QUICK, decay_norms_and_biases=True))
+        make_optimizer(ExtendedGPT(SMALL), dataclasses.replace(QUICK, decay_norms_and_biases=True))

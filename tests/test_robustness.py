@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from attention_playground import (
-    GPT,
     CheckpointError,
     ConfigError,
     DataError,
+    ExtendedGPT,
     GPT2Tokenizer,
     GPTConfig,
     Splits,
@@ -40,7 +40,8 @@ from attention_playground import (
 from attention_playground.files import atomic_write, folder_lock, stray_temporaries
 from attention_playground.nn.sampling import stream_text
 from attention_playground.tools.cli import main
-from attention_playground.training.trainer import SaveBestCheckpoint, SaveLatestCheckpoint, Trainer
+from attention_playground.training.callbacks import SaveBestCheckpoint, SaveLatestCheckpoint
+from attention_playground.training.trainer import Trainer
 
 SMALL = GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1, dropout=0.1)  # dropout: its RNG matters
 QUICK = TrainConfig(
@@ -220,7 +221,7 @@ def test_a_failed_later_save_keeps_the_last_good_checkpoint(
     torch.manual_seed(0)
     best, last = tmp_path / "ckpt.pt", tmp_path / "last.pt"
     savers = [SaveBestCheckpoint(best, char_tokenizer), SaveLatestCheckpoint(last, char_tokenizer)]
-    trainer = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=savers)
+    trainer = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=savers)
     with pytest.raises(CheckpointError) as error:
         trainer.run()
     message = str(error.value)
@@ -269,7 +270,7 @@ def test_nan_inf_and_huge_seeds_are_refused_by_the_parser(args, message, capsys)
 
 @pytest.mark.parametrize("temperature", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_temperatures_are_refused_by_the_library(char_tokenizer, temperature):
-    model = GPT(dataclasses.replace(SMALL, dropout=0.0))
+    model = ExtendedGPT(dataclasses.replace(SMALL, dropout=0.0))
     with pytest.raises(ConfigError, match="must be >= 0 and finite"):
         sample_text(model, char_tokenizer, "a", 5, temperature=temperature)
     with pytest.raises(ConfigError, match="must be >= 0 and finite"):
@@ -281,8 +282,10 @@ def test_seeds_torch_refuses_are_refused_in_the_library(char_tokenizer, seed):
     with pytest.raises(ConfigError, match="must be a whole number from 0 to 2\\*\\*64 - 1"):
         TrainConfig(seed=seed)
     with pytest.raises(ConfigError, match="must be a whole number from 0 to 2\\*\\*64 - 1"):
-        sample_text(GPT(SMALL), char_tokenizer, "a", 5, seed=seed)
-    assert len(sample_text(GPT(SMALL), char_tokenizer, "a", 5, seed=2**64 - 1)) == 6, "the largest works"
+        sample_text(ExtendedGPT(SMALL), char_tokenizer, "a", 5, seed=seed)
+    assert len(sample_text(ExtendedGPT(SMALL), char_tokenizer, "a", 5, seed=2**64 - 1)) == 6, (
+        "the largest works"
+    )
 
 
 def test_the_largest_seed_trains_and_samples(corpus, tmp_path, capsys):
@@ -337,7 +340,7 @@ def test_sample_streams_and_ctrl_c_keeps_what_was_printed(checkpoint):
 
 def test_stream_text_joins_to_sample_text(char_tokenizer):
     torch.manual_seed(0)
-    model = GPT(dataclasses.replace(SMALL, dropout=0.0))
+    model = ExtendedGPT(dataclasses.replace(SMALL, dropout=0.0))
     pieces = list(stream_text(model, char_tokenizer, "ROMEO:", 40, seed=3))
     assert pieces[0] == "ROMEO:" and len(pieces) == 41
     assert "".join(pieces) == sample_text(model, char_tokenizer, "ROMEO:", 40, seed=3)
@@ -360,7 +363,7 @@ def test_sampling_keeps_only_a_block_of_context():
     """Any --max-new-tokens is safe: the loop's context never grows past block_size."""
     from attention_playground.nn.sampling import stream_tokens
 
-    model = GPT(dataclasses.replace(SMALL, dropout=0.0))
+    model = ExtendedGPT(dataclasses.replace(SMALL, dropout=0.0))
     tokens = stream_tokens(model, torch.zeros(1, 1, dtype=torch.long), 10**12, temperature=0)
     for _ in range(5 * SMALL.block_size):
         next(tokens)
@@ -419,16 +422,16 @@ class StopAfter:
 def test_a_resumed_run_is_the_run_it_continues(shakespeare_splits, char_tokenizer, tmp_path):
     """Batches and dropout depend only on saved state: the same losses and weights, to the bit."""
     torch.manual_seed(0)
-    whole = Trainer(GPT(SMALL), shakespeare_splits, QUICK)
+    whole = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK)
     whole.run()
     torch.manual_seed(0)
     last = tmp_path / "last.pt"
     savers = [SaveLatestCheckpoint(last, char_tokenizer), StopAfter(20)]
-    cut = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=savers)
+    cut = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=savers)
     cut.run()
     torch.manual_seed(123)  # whatever happened since, in this process
     torch.rand(1000)
-    resumed = Trainer(GPT(SMALL), shakespeare_splits, QUICK, resume=last)
+    resumed = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, resume=last)
     resumed.run()
     assert resumed.history.step_losses == whole.history.step_losses
     assert resumed.history.val_loss == whole.history.val_loss and resumed.history.eval_steps == [9, 19, 29]
@@ -542,7 +545,7 @@ def test_a_killed_saves_temporary_files_are_removed_at_the_next_start(corpus, tm
 def test_checkpoints_follow_the_umask(tmp_path, char_tokenizer, umask, mode):
     old = os.umask(umask)
     try:
-        path = save_checkpoint(tmp_path / "ckpt.pt", GPT(SMALL), char_tokenizer)
+        path = save_checkpoint(tmp_path / "ckpt.pt", ExtendedGPT(SMALL), char_tokenizer)
         with atomic_write(tmp_path / "other.bin") as f:
             f.write(b"data")
     finally:
@@ -591,7 +594,7 @@ def test_the_interrupt_message_has_its_own_line(corpus, tmp_path, capsys, monkey
 
 
 def test_generate_refuses_an_empty_context_and_unknown_ids():
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     with pytest.raises(ConfigError, match="T >= 1"):
         generate(model, torch.zeros(1, 0, dtype=torch.long), 5)
     for bad in (65, -1):
@@ -600,7 +603,7 @@ def test_generate_refuses_an_empty_context_and_unknown_ids():
 
 
 def test_estimate_loss_says_what_is_wrong(shakespeare_splits):
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     with pytest.raises(ConfigError, match="eval_iters=0 must be a whole number >= 1"):
         estimate_loss(model, shakespeare_splits, 8, 16, 0)
     short = Splits(shakespeare_splits.train, shakespeare_splits.val[:10])
@@ -613,10 +616,15 @@ def test_train_refuses_to_overwrite_a_checkpoint_unless_asked(shakespeare_splits
     path.write_bytes(b"precious")
     config = dataclasses.replace(QUICK, max_iters=10)
     with pytest.raises(CheckpointError, match="already holds a checkpoint: pass overwrite=True"):
-        train(GPT(SMALL), shakespeare_splits, config, tokenizer=char_tokenizer, checkpoint_path=path)
+        train(ExtendedGPT(SMALL), shakespeare_splits, config, tokenizer=char_tokenizer, checkpoint_path=path)
     assert path.read_bytes() == b"precious"
     train(
-        GPT(SMALL), shakespeare_splits, config, tokenizer=char_tokenizer, checkpoint_path=path, overwrite=True
+        ExtendedGPT(SMALL),
+        shakespeare_splits,
+        config,
+        tokenizer=char_tokenizer,
+        checkpoint_path=path,
+        overwrite=True,
     )
     assert load_checkpoint(path).step == 9
 

@@ -7,8 +7,18 @@ import dataclasses
 import pytest
 import torch
 
-from attention_playground import GPT, PRESETS, GPTConfig, TrainConfig, get_batch, learning_rate_at, train
+from attention_playground import (
+    PRESETS,
+    ExtendedGPT,
+    GPTConfig,
+    TrainConfig,
+    get_batch,
+    learning_rate_at,
+    train,
+)
 from attention_playground.training import trainer as training_module
+from attention_playground.training.callbacks import Callback
+from attention_playground.training.optim import make_optimizer
 from attention_playground.training.runtime.precision import (
     autocast_context,
     cpu_has_fast_bf16,
@@ -16,7 +26,7 @@ from attention_playground.training.runtime.precision import (
     flush_denormals,
     resolve_dtype,
 )
-from attention_playground.training.trainer import Callback, Trainer, make_optimizer
+from attention_playground.training.trainer import Trainer
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 QUICK = TrainConfig(
@@ -29,7 +39,7 @@ CPU = torch.device("cpu")
 def plain_loop(splits, config: TrainConfig) -> list[float]:
     """The lecture's loop, written out: no foreach, no flush-to-zero, no callbacks."""
     torch.manual_seed(config.seed)
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
@@ -48,7 +58,7 @@ def plain_loop(splits, config: TrainConfig) -> list[float]:
 
 def test_train_gives_the_plain_loops_numbers_bit_for_bit(shakespeare_splits):
     torch.manual_seed(QUICK.seed)
-    history = train(GPT(SMALL), shakespeare_splits, QUICK)
+    history = train(ExtendedGPT(SMALL), shakespeare_splits, QUICK)
     assert history.step_losses == plain_loop(shakespeare_splits, QUICK)
 
 
@@ -58,7 +68,7 @@ def test_flush_to_zero_changes_no_number(shakespeare_splits, monkeypatch):
         if not flush:
             monkeypatch.setattr(training_module, "flush_denormals", lambda device: contextlib.nullcontext())
         torch.manual_seed(QUICK.seed)
-        model = GPT(SMALL)
+        model = ExtendedGPT(SMALL)
         runs.append(
             (train(model, shakespeare_splits, QUICK), torch.cat([p.flatten() for p in model.parameters()]))
         )
@@ -99,12 +109,12 @@ class StopEvery(Callback):
 
 def test_a_run_in_pieces_equals_a_run_in_one_go(shakespeare_splits):
     torch.manual_seed(QUICK.seed)
-    whole = train(GPT(SMALL), shakespeare_splits, QUICK)
+    whole = train(ExtendedGPT(SMALL), shakespeare_splits, QUICK)
     torch.manual_seed(QUICK.seed)
-    a = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[StopEvery(5)])
+    a = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=[StopEvery(5)])
     other = dataclasses.replace(QUICK, seed=7, max_iters=10)
     torch.manual_seed(7)
-    b = Trainer(GPT(SMALL), shakespeare_splits, other, callbacks=[StopEvery(3)])  # interleaved with a
+    b = Trainer(ExtendedGPT(SMALL), shakespeare_splits, other, callbacks=[StopEvery(3)])  # interleaved with a
     pieces = []
     while not a.done:
         before = a.step
@@ -128,7 +138,7 @@ def test_dtype_auto_means_bf16_where_the_cpu_has_it():
 def test_bf16_autocast_trains(shakespeare_splits):
     torch.manual_seed(0)
     config = dataclasses.replace(QUICK, dtype="bfloat16")
-    history = train(GPT(SMALL), shakespeare_splits, config)
+    history = train(ExtendedGPT(SMALL), shakespeare_splits, config)
     assert history.val_loss[-1] < history.val_loss[0] < 4.3
 
 
@@ -168,7 +178,7 @@ def test_compiled_steps_are_traced_with_views_recomputed(shakespeare_splits, mon
     before = functorch_config.recompute_views
     torch.manual_seed(0)
     config = dataclasses.replace(QUICK, compile=True, max_iters=3, eval_interval=3)
-    train(GPT(SMALL), shakespeare_splits, config)
+    train(ExtendedGPT(SMALL), shakespeare_splits, config)
     assert seen == [True, True, True]  # every training step; evaluation runs the plain model
     assert functorch_config.recompute_views == before
 

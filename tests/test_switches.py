@@ -9,25 +9,33 @@ import torch
 from torch.testing import assert_close
 
 from attention_playground import (
-    GPT,
     AttentionLanguageModel,
     Block,
     ConfigError,
+    ExtendedAttention,
+    ExtendedBlock,
+    ExtendedGPT,
     GPTConfig,
-    MultiHeadAttention,
     attend,
     attend_with_maps,
     load_checkpoint,
     save_checkpoint,
 )
+from attention_playground.nn.attention import recording_attention
 from attention_playground.nn.positions import rotate_by_position, sinusoidal_positions
 
 SMALL = GPTConfig(vocab_size=65, block_size=16, n_embd=32, n_head=4, n_layer=2)
 
 
-def seeded_model(**switches) -> GPT:
+def teaching_path(module: torch.nn.Module, *args: torch.Tensor) -> torch.Tensor:
+    """module(*args) with each attention layer inside it on its teaching path (forward_with_maps)."""
+    with recording_attention(module):
+        return module(*args)
+
+
+def seeded_model(**switches) -> ExtendedGPT:
     torch.manual_seed(0)
-    return GPT(dataclasses.replace(SMALL, **switches)).eval()
+    return ExtendedGPT(dataclasses.replace(SMALL, **switches)).eval()
 
 
 # ---- every switch at its default: today's model -------------------------------------------------
@@ -36,7 +44,7 @@ def seeded_model(**switches) -> GPT:
 def test_defaults_give_the_loss_computed_before_the_switches_existed():
     """The same seeded model, batch and dropout draw as on main before this change: the same loss."""
     torch.manual_seed(1337)
-    model = GPT(dataclasses.replace(SMALL, dropout=0.1))
+    model = ExtendedGPT(dataclasses.replace(SMALL, dropout=0.1))
     generator = torch.Generator().manual_seed(0)
     idx, targets = (
         torch.randint(65, (4, 16), generator=generator),
@@ -58,7 +66,7 @@ def test_default_block_is_the_lectures_pre_norm_block_bit_for_bit():
         by_hand = x + block.attn(block.ln1(x))
         by_hand = by_hand + block.ffwd(block.ln2(by_hand))  # the lecture's Block.forward
         assert torch.equal(block(x), by_hand)
-        assert_close(block.forward_with_maps(x)[0], by_hand)  # the teaching path: the same, to rounding
+        assert_close(teaching_path(block, x), by_hand)  # the teaching path: the same, to rounding
 
 
 def test_default_state_dict_keys_are_unchanged():
@@ -194,11 +202,11 @@ def test_scale_off_gives_raw_dot_products_on_both_paths():
 def test_scale_off_in_the_model():
     torch.manual_seed(0)
     config = dataclasses.replace(SMALL, attention_scale=False)
-    attn = MultiHeadAttention(config).eval()
+    attn = ExtendedAttention(config).eval()
     x = torch.randn(2, 12, 32)
     with torch.no_grad():
         y, maps = attn.forward_with_maps(x)
-        q, k, _ = attn._qkv(x)
+        q, k, _ = attn.queries_keys_values(x)
         assert_close(maps.scores, q @ k.transpose(-2, -1))
         assert_close(attn(x), y)
     assert seeded_model(attention_scale=False).blocks[1].attn.scale == 1.0
@@ -222,11 +230,11 @@ def test_scale_off_in_the_model():
 )
 def test_block_switches_compute_what_they_say(switches, by_hand):
     torch.manual_seed(0)
-    block = Block(dataclasses.replace(SMALL, **switches)).eval()
+    block = ExtendedBlock(dataclasses.replace(SMALL, **switches)).eval()
     x = torch.randn(2, 16, 32)
     with torch.no_grad():
         assert_close(block(x), by_hand(block, x))
-        assert_close(block.forward_with_maps(x)[0], block(x), atol=1e-5, rtol=1e-5)
+        assert_close(teaching_path(block, x), block(x), atol=1e-5, rtol=1e-5)
 
 
 def test_norm_none_leaves_no_layer_norm_and_attention_only_no_feed_forward():

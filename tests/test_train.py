@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from attention_playground import (
-    GPT,
     ConfigError,
+    ExtendedGPT,
     GPTConfig,
     TrainConfig,
     TrainingDiverged,
@@ -15,7 +15,9 @@ from attention_playground import (
     load_checkpoint,
     train,
 )
-from attention_playground.training.trainer import Callback, ProgressBar, Trainer, make_optimizer
+from attention_playground.training.callbacks import Callback, ProgressBar
+from attention_playground.training.optim import make_optimizer
+from attention_playground.training.trainer import Trainer
 
 SMALL = GPTConfig(block_size=16, n_embd=32, n_head=4, n_layer=1)
 QUICK = TrainConfig(
@@ -37,7 +39,7 @@ def test_same_seed_same_losses(shakespeare_splits):
     runs = []
     for _ in range(2):
         torch.manual_seed(QUICK.seed)
-        history = train(GPT(SMALL), shakespeare_splits, QUICK)
+        history = train(ExtendedGPT(SMALL), shakespeare_splits, QUICK)
         runs.append(history)
     assert runs[0].step_losses == runs[1].step_losses
     assert runs[0].val_loss == runs[1].val_loss
@@ -47,7 +49,7 @@ def test_same_seed_same_losses(shakespeare_splits):
 
 def test_estimate_loss_is_deterministic(shakespeare_splits):
     torch.manual_seed(0)
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     a = estimate_loss(model, shakespeare_splits, 8, 16, 3, seed=1)
     b = estimate_loss(model, shakespeare_splits, 8, 16, 3, seed=1)
     assert a == b and set(a) == {"train", "val"}
@@ -55,7 +57,7 @@ def test_estimate_loss_is_deterministic(shakespeare_splits):
 
 
 def test_nan_loss_stops_with_a_clear_error(shakespeare_splits):
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     with torch.no_grad():
         model.lm_head.weight[0, 0] = float("nan")
     with pytest.raises(TrainingDiverged, match="the loss became nan at step 1: lower learning_rate"):
@@ -64,14 +66,14 @@ def test_nan_loss_stops_with_a_clear_error(shakespeare_splits):
 
 def test_best_checkpoint_is_kept_and_resumes(tmp_path, shakespeare_splits, char_tokenizer):
     torch.manual_seed(0)
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     path = tmp_path / "run" / "ckpt.pt"
     history = train(model, shakespeare_splits, QUICK, tokenizer=char_tokenizer, checkpoint_path=path)
     saved = load_checkpoint(path)
     assert saved.step == history.best_step and saved.val_loss == pytest.approx(history.best_val_loss)
     assert saved.train_config == QUICK
     longer = TrainConfig(**{**QUICK.__dict__, "max_iters": 40})
-    resumed = train(GPT(SMALL), shakespeare_splits, longer, tokenizer=char_tokenizer,
+    resumed = train(ExtendedGPT(SMALL), shakespeare_splits, longer, tokenizer=char_tokenizer,
                     checkpoint_path=path, resume=path)  # fmt: skip
     assert len(resumed.step_losses) == 40, "the history goes on from the saved one"
     kept = saved.step + 1
@@ -84,12 +86,12 @@ def test_train_refuses_data_shorter_than_a_block(char_tokenizer):
 
     short = Splits(torch.arange(100) % 65, torch.arange(10) % 65)
     with pytest.raises(DataError, match="the validation split has 10 tokens"):
-        train(GPT(SMALL), short, QUICK)
+        train(ExtendedGPT(SMALL), short, QUICK)
 
 
 def test_checkpoint_needs_a_tokenizer(shakespeare_splits, tmp_path):
     with pytest.raises(ConfigError, match="pass tokenizer="):
-        train(GPT(SMALL), shakespeare_splits, QUICK, checkpoint_path=tmp_path / "c.pt")
+        train(ExtendedGPT(SMALL), shakespeare_splits, QUICK, checkpoint_path=tmp_path / "c.pt")
 
 
 class Recorder(Callback):
@@ -118,7 +120,7 @@ class Recorder(Callback):
 def test_callbacks_hear_every_step_and_evaluation(shakespeare_splits):
     torch.manual_seed(0)
     recorder = Recorder()
-    trainer = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[recorder])
+    trainer = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=[recorder])
     history = trainer.run()
     steps = [step for event, step in recorder.events if event == "step"]
     evals = [step for event, step in recorder.events if event == "eval"]
@@ -131,7 +133,7 @@ def test_callbacks_hear_every_step_and_evaluation(shakespeare_splits):
 def test_a_callback_can_stop_the_run_and_run_continues_it(shakespeare_splits):
     torch.manual_seed(0)
     recorder = Recorder(stop_after=10)  # step 10 is also an evaluation: it runs before the stop
-    trainer = Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[recorder])
+    trainer = Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=[recorder])
     trainer.run()
     assert trainer.step == 10 and not trainer.done
     assert trainer.history.eval_steps == [9] and recorder.events[-1] == ("end", 10)
@@ -150,13 +152,15 @@ def test_any_object_with_some_of_the_methods_is_a_callback(shakespeare_splits):
             self.count += 1
 
     counter = StepCounter()
-    Trainer(GPT(SMALL), shakespeare_splits, QUICK, callbacks=[counter]).run()
+    Trainer(ExtendedGPT(SMALL), shakespeare_splits, QUICK, callbacks=[counter]).run()
     assert counter.count == QUICK.max_iters
 
 
 def test_progress_bar_counts_every_step(shakespeare_splits):
     bar = ProgressBar()
-    Trainer(GPT(SMALL), shakespeare_splits, dataclasses.replace(QUICK, max_iters=12), callbacks=[bar]).run()
+    Trainer(
+        ExtendedGPT(SMALL), shakespeare_splits, dataclasses.replace(QUICK, max_iters=12), callbacks=[bar]
+    ).run()
     assert bar.bar.n == bar.bar.total == 12
     assert bar.bar.postfix.startswith("train=") and ", val=" in bar.bar.postfix, "the latest losses"
 
@@ -186,7 +190,7 @@ def test_linear_schedule_falls_in_a_straight_line_from_the_peak_to_min_lr():
 
 def test_a_constant_run_trains_at_one_rate(shakespeare_splits):
     config = dataclasses.replace(QUICK, schedule="constant", warmup=0, max_iters=10)
-    history = train(GPT(SMALL), shakespeare_splits, config)
+    history = train(ExtendedGPT(SMALL), shakespeare_splits, config)
     assert history.learning_rates == [QUICK.learning_rate] * 10
 
 
@@ -196,7 +200,7 @@ def decay_of(optimizer) -> dict[int, float]:
 
 
 def test_weight_decay_spares_biases_and_norms_unless_asked():
-    model = GPT(dataclasses.replace(SMALL, bias=True))
+    model = ExtendedGPT(dataclasses.replace(SMALL, bias=True))
     decay = decay_of(make_optimizer(model, QUICK))
     assert len(decay) == len(list(model.parameters()))
     for name, p in model.named_parameters():
@@ -209,7 +213,7 @@ def test_weight_decay_spares_biases_and_norms_unless_asked():
 
 
 def test_betas_reach_the_optimizer():
-    model = GPT(SMALL)
+    model = ExtendedGPT(SMALL)
     assert all(g["betas"] == (0.9, 0.99) for g in make_optimizer(model, QUICK).param_groups)
     lecture = dataclasses.replace(QUICK, betas=(0.9, 0.999))
     assert all(g["betas"] == (0.9, 0.999) for g in make_optimizer(model, lecture).param_groups)

@@ -1,7 +1,8 @@
 """Attention Playground: the small library under a course that builds a GPT from scratch."""
 
 from .course.show import show_source
-from .data.corpus import Splits, get_batch, load_text, split
+from .data.batches import Splits, get_batch, split
+from .data.corpus import load_text
 from .data.tokenizers import (
     CharTokenizer,
     CompactGPT2Tokenizer,
@@ -32,6 +33,8 @@ from .nn.attention import (
     key_padding_mask,
     masked_softmax,
 )
+from .nn.attention_lm import AttentionLanguageModel
+from .nn.base import LanguageModel
 from .nn.bigram import BigramLanguageModel
 from .nn.config import GPTConfig
 from .nn.encoder import (
@@ -43,13 +46,19 @@ from .nn.encoder import (
     EncoderDecoder,
     EncoderDecoderMaps,
 )
-from .nn.gpt import GPT, AttentionLanguageModel, Block, FeedForward
+from .nn.gpt import GPT, Block, FeedForward
+from .nn.kv_cache import KVCache
 from .nn.positions import SinusoidalPositions, sinusoidal_positions
-from .nn.sampling import KVCache, generate, sample_text, stream_text
+from .nn.sampling import generate, sample_text, stream_text
+from .nn.variants import ExtendedAttention, ExtendedBlock, ExtendedGPT
+from .training.callbacks import Callback
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .training.config import PRESETS, Preset, TrainConfig, get_preset
+from .training.history import History
+from .training.lecture import estimate_loss, simple_training_loop
 from .training.runtime.device import pick_device, set_seed
-from .training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, train
+from .training.schedule import learning_rate_at
+from .training.trainer import Trainer, train
 
 __version__ = "0.1.0"
 
@@ -76,12 +85,16 @@ __all__ = [
     "EncoderConfig",
     "EncoderDecoder",
     "EncoderDecoderMaps",
+    "ExtendedAttention",
+    "ExtendedBlock",
+    "ExtendedGPT",
     "FeedForward",
     "GPT2Tokenizer",
     "GPTConfig",
     "Head",
     "History",
     "KVCache",
+    "LanguageModel",
     "MultiHeadAttention",
     "PlaygroundError",
     "Preset",
@@ -112,6 +125,7 @@ __all__ = [
     "save_checkpoint",
     "set_seed",
     "show_source",
+    "simple_training_loop",
     "sinusoidal_positions",
     "split",
     "stream_text",

@@ -14,20 +14,17 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..nn.attention import HeadAblation, MultiHeadAttention
+from ..nn.attention import MultiHeadAttention
 from ..nn.base import evaluating, uncompiled
-from ..nn.gpt import GPT, AttentionLanguageModel
 
 MODES = ("zero", "mean")
 
 
 def attention_layers(model: nn.Module) -> list[MultiHeadAttention]:
     """The MultiHeadAttention of each layer, first to last: what knock_out can switch heads off in."""
-    model = uncompiled(model)
-    if isinstance(model, GPT):
-        return [block.attn for block in model.blocks]  # type: ignore[misc]  # ModuleList items are Modules
-    if isinstance(model, AttentionLanguageModel) and isinstance(model.attention, MultiHeadAttention):
-        return [model.attention]
+    layers = [m for m in uncompiled(model).modules() if isinstance(m, MultiHeadAttention)]
+    if layers:
+        return layers
     raise ConfigError(
         f"cannot knock heads out of a {type(model).__name__}: use a GPT, or an AttentionLanguageModel "
         "with n_head >= 2 (the lecture's single Head has no heads to choose from)"
@@ -52,6 +49,27 @@ def _heads_by_layer(layers: Sequence[MultiHeadAttention], heads: Iterable[tuple[
     return chosen
 
 
+class _KnockedOut:
+    """A forward pre-hook on a layer's output projection: the chosen heads' columns of its input, the
+    heads side by side (B, T, C), replaced by 0 or by their mean over the batch and positions."""
+
+    def __init__(self, heads: set[int], mode: str, head_size: int):
+        self.heads, self.mode, self.head_size = heads, mode, head_size
+
+    def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        y = args[0].clone()  # (B, T, C): head h owns channels h*hs:(h+1)*hs
+        for h in self.heads:
+            part = y[..., h * self.head_size : (h + 1) * self.head_size]  # (B, T, hs)
+            part[:] = 0.0 if self.mode == "zero" else part.mean(dim=(0, 1), keepdim=True)
+        return (y, *args[1:])
+
+
+def knocked_out_heads(layer: MultiHeadAttention) -> dict[int, str]:
+    """{head: mode} of the heads knock_out has switched off in `layer` right now."""
+    hooks = [hook for hook in layer.proj._forward_pre_hooks.values() if isinstance(hook, _KnockedOut)]
+    return {h: hook.mode for hook in hooks for h in hook.heads}
+
+
 @contextlib.contextmanager
 def knock_out(model: nn.Module, heads: Iterable[tuple[int, int]], mode: str = "zero") -> Iterator[nn.Module]:
     """Inside the block, each (layer, head) of `heads` passes on 0 ("zero") or the mean of its output
@@ -66,18 +84,18 @@ def knock_out(model: nn.Module, heads: Iterable[tuple[int, int]], mode: str = "z
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")
     layers = attention_layers(model)
     chosen = _heads_by_layer(layers, heads)
-    saved = [layer.ablation for layer in layers]
+    handles = []
     try:
         for index, new in chosen.items():
-            old = layers[index].ablation
-            if old is not None and old.mode != mode:
-                raise ConfigError(f"layer {index} already has heads knocked out with mode={old.mode!r}")
-            together = new | set(old.heads if old is not None else ())
-            layers[index].ablation = HeadAblation(tuple(sorted(together)), mode)
+            layer = layers[index]
+            for old in set(knocked_out_heads(layer).values()) - {mode}:
+                raise ConfigError(f"layer {index} already has heads knocked out with mode={old!r}")
+            hook = _KnockedOut(new, mode, layer.n_embd // layer.n_head)
+            handles.append(layer.proj.register_forward_pre_hook(hook))
         yield model
     finally:
-        for layer, ablation in zip(layers, saved, strict=True):
-            layer.ablation = ablation
+        for handle in handles:
+            handle.remove()
 
 
 @torch.no_grad()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import string
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +17,17 @@ from typing import Any
 import torch
 
 from ..analysis.attention_maps import HeadSnapshot, head_patterns, induction_scores, prompt_attention
-from ..data.corpus import Splits
+from ..data.batches import Splits
 from ..data.tokenizers import CharTokenizer, Tokenizer
 from ..nn.base import evaluating
 from ..nn.config import GPTConfig
-from ..nn.gpt import GPT
+from ..nn.variants import ExtendedGPT
+from ..training.callbacks import Callback, RunningTrainer
 from ..training.config import TrainConfig
+from ..training.history import History
+from ..training.lecture import estimate_loss
 from ..training.runtime.device import set_seed
-from ..training.trainer import Callback, History, Trainer, estimate_loss, learning_rate_at, make_optimizer
+from ..training.trainer import Trainer
 
 # One shape, one budget, one seed for every row of the table: seconds per row on 2 CPU cores.
 BASE_MODEL = GPTConfig(vocab_size=65, block_size=32, n_embd=64, n_head=4, n_layer=2)
@@ -58,7 +60,7 @@ class AblationRun:
 
     name: str
     config: GPTConfig
-    model: GPT
+    model: ExtendedGPT
     history: History
     long_val_loss: float | None  # val loss on windows of long_block_size, where positions allow it
     long_block_size: int
@@ -96,15 +98,19 @@ def run_ablation(
     config = dataclasses.replace(model_config, **switches)
     long_block_size = long_block_size or 2 * config.block_size
     set_seed(train_config.seed)  # the same initial weights for every row, where the shapes agree
-    model = GPT(config)
+    model = ExtendedGPT(config)
     trainer = Trainer(model, splits, train_config)
     history = trainer.run()
     long_val_loss = None
     if config.position != "learned":
         long_val_loss = estimate_loss(
-            model, splits, train_config.batch_size, long_block_size, train_config.eval_iters,
-            seed=train_config.seed, device=trainer.device,
-        )["val"]  # fmt: skip
+            model,
+            splits,
+            train_config.batch_size,
+            long_block_size,
+            train_config.eval_iters,
+            train_config.seed,
+        )["val"]
     model.eval()
     return AblationRun(name, config, model, history, long_val_loss, long_block_size, note)
 
@@ -177,17 +183,17 @@ class HeadRecorder(Callback):
         self.snapshots: list[HeadSnapshot] = []
         self.labels: list[str] = []
 
-    def _record(self, trainer: Trainer, step: int, val_loss: float) -> None:
+    def _record(self, trainer: RunningTrainer, step: int, val_loss: float) -> None:
         prompt = prompt_attention(trainer.model, self.tokenizer, self.text)  # type: ignore[arg-type]  # a GPT
         self.labels = prompt.labels
         patterns = head_patterns(prompt.weights, prompt.labels)
         self.snapshots.append(HeadSnapshot(step, prompt.weights, patterns, val_loss))
 
-    def on_run_begin(self, trainer: Trainer) -> None:
+    def on_run_begin(self, trainer: RunningTrainer) -> None:
         if not self.snapshots:
             self._record(trainer, trainer.step, math.nan)
 
-    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
+    def on_eval(self, trainer: RunningTrainer, step: int, losses: dict[str, float]) -> None:
         self._record(trainer, step + 1, losses["val"])
 
 
@@ -201,7 +207,7 @@ FORMING_PROMPT = "ROMEO:\nBut, soft! what light through yonder window breaks?\n"
 class HeadsForming:
     """A model trained while a HeadRecorder watched: what train_watching_heads returns."""
 
-    model: GPT
+    model: ExtendedGPT
     history: History
     snapshots: list[HeadSnapshot]
     labels: list[str]
@@ -216,7 +222,7 @@ def train_watching_heads(
 ) -> HeadsForming:
     """Train a GPT, recording `text`'s attention at the start and at every evaluation."""
     set_seed(train_config.seed)
-    model = GPT(dataclasses.replace(model_config, vocab_size=tokenizer.vocab_size))
+    model = ExtendedGPT(dataclasses.replace(model_config, vocab_size=tokenizer.vocab_size))
     recorder = HeadRecorder(tokenizer, text)
     history = Trainer(model, splits, train_config, callbacks=[recorder]).run()
     model.eval()
@@ -314,7 +320,7 @@ class InductionRun:
     """What train_induction measured at every record_every steps."""
 
     config: InductionConfig
-    model: GPT
+    model: ExtendedGPT
     steps: list[int] = field(default_factory=list)
     first_half_loss: list[float] = field(default_factory=list)  # the random tokens: nothing to learn
     repeat_loss: list[float] = field(default_factory=list)  # the copy (after its first token)
@@ -351,34 +357,37 @@ def _measure(run: InductionRun, step: int, x: torch.Tensor, y: torch.Tensor) -> 
     run.previous.append(weights[0].diagonal(offset=-1, dim1=-2, dim2=-1).mean((0, 2)))  # (nh,)
 
 
+class InductionRecorder(Callback):
+    """A Trainer callback: the induction run's measures at the start and every record_every steps."""
+
+    def __init__(self, run: InductionRun, x: torch.Tensor, y: torch.Tensor):
+        self.run, self.x, self.y = run, x, y
+
+    def on_run_begin(self, trainer: RunningTrainer) -> None:
+        _measure(self.run, 0, self.x, self.y)
+
+    def on_step(self, trainer: RunningTrainer, step: int, loss: float) -> None:
+        if (step + 1) % self.run.config.record_every == 0 or trainer.done:
+            _measure(self.run, step + 1, self.x, self.y)
+
+
 def train_induction(config: InductionConfig = InductionConfig()) -> InductionRun:
     """Train the attention-only model on fresh repeated sequences each step, measuring as it goes."""
     set_seed(config.seed)
-    model = GPT(config.model_config())
-    train_config = config.train_config()
-    optimizer = make_optimizer(model, train_config)
-    generator = torch.Generator().manual_seed(config.seed)
-    eval_x, eval_y = repeated_tokens(
-        config.eval_sequences, config.half, config.vocab_size, torch.Generator().manual_seed(config.seed + 1)
-    )
+    model = ExtendedGPT(config.model_config())
+    eval_generator = torch.Generator().manual_seed(config.seed + 1)
+    eval_x, eval_y = repeated_tokens(config.eval_sequences, config.half, config.vocab_size, eval_generator)
     run = InductionRun(config, model)
-    began = time.perf_counter()
-    for step in range(config.max_iters):
-        if step % config.record_every == 0:
-            _measure(run, step, eval_x, eval_y)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, train_config)
-        x, y = repeated_tokens(
+
+    def sequences(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return repeated_tokens(
             config.batch_size, config.half, config.vocab_size, generator, config.shortest, config.repeat_only
         )
-        model.train()
-        _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
-        optimizer.step()
-    _measure(run, config.max_iters, eval_x, eval_y)
-    run.seconds = time.perf_counter() - began
+
+    trainer = Trainer(
+        model, sequences, config.train_config(), callbacks=[InductionRecorder(run, eval_x, eval_y)]
+    )
+    run.seconds = trainer.run().seconds
     model.eval()
     return run
 

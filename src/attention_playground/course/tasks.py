@@ -9,25 +9,24 @@
 from __future__ import annotations
 
 import collections
-import math
+import dataclasses
 import random
 import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from ..data.tokenizers import CharTokenizer, Tokenizer
-from ..errors import DataError, TrainingDiverged
+from ..errors import DataError
 from ..nn.attention import key_padding_mask
+from ..nn.base import evaluating
 from ..nn.encoder import EncoderConfig, EncoderDecoder
-from ..nn.sampling import evaluating
 from ..training.config import TrainConfig
-from ..training.runtime.device import set_seed
-from ..training.trainer import learning_rate_at, make_optimizer
+from ..training.history import History
+from ..training.trainer import Trainer
 
 SPEECH = re.compile(r"([A-Za-z][^\n:]*):\n(.+)", re.DOTALL)  # "NAME:" on its own line, then the speech
 
@@ -245,38 +244,14 @@ def reversal_recipe() -> tuple[ReversalTask, EncoderConfig, TrainConfig]:
     return task, model_config, train_config
 
 
-@dataclass
-class FitHistory:
-    """What fit() did: the loss at every step and the wall time."""
-
-    step_losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def fit(model: nn.Module, next_batch: Callable[[], tuple], config: TrainConfig) -> FitHistory:
+def fit(model: nn.Module, next_batch: Callable[[], tuple], config: TrainConfig) -> History:
     """Train `model` on the CPU for config.max_iters steps of `model(*next_batch())` -> (_, loss).
 
-    The optimizer and the schedule are train()'s (AdamW, warmup, cosine decay, clipping); the
-    batches come from next_batch, so any task whose model returns (output, loss) fits.
+    The Trainer's loop (its optimizer, schedule and clipping), with next_batch as its batch source:
+    any task whose model returns (output, loss) fits. No loss estimates: the tasks measure their own.
     """
-    set_seed(config.seed)
-    optimizer = make_optimizer(model, config)
-    history = FitHistory()
-    model.train()
-    began = time.perf_counter()
-    for step in range(config.max_iters):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, config)
-        _, loss = model(*next_batch())
-        if not math.isfinite(loss.item()):
-            raise TrainingDiverged(f"the loss became {loss.item()} at step {step}: lower learning_rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        history.step_losses.append(loss.item())
-    history.seconds = time.perf_counter() - began
+    trainer = Trainer(model, lambda generator: tuple(next_batch()), dataclasses.replace(config, device="cpu"))
+    history = trainer.run()
     model.eval()
     return history
 

@@ -1,4 +1,4 @@
-"""The corpus: find or download it, verify it, split it, and cut it into (context -> next token) batches."""
+"""The corpus: find or download it, verify it, and read it as text (batches.py cuts it into batches)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-
 from ..errors import DataError
 from ..files import atomic_write
+from .batches import Splits, split
 from .tokenizers import Tokenizer, encode_corpus, get_tokenizer
 
 TINY_SHAKESPEARE = "tinyshakespeare"
@@ -99,60 +98,6 @@ def load_text(source: str | os.PathLike = TINY_SHAKESPEARE) -> str:
     if str(source) == TINY_SHAKESPEARE:
         return read_text_file(tinyshakespeare_path())
     return read_text_file(source)
-
-
-class Splits(NamedTuple):
-    train: torch.Tensor
-    val: torch.Tensor
-
-
-def split(data: torch.Tensor, val_fraction: float = 0.1) -> Splits:
-    """The first (1 - val_fraction) of the tokens train, the rest validate: no shuffling of text."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DataError(f"val_fraction={val_fraction} must be between 0 and 1")
-    n = int(len(data) * (1 - val_fraction))
-    return Splits(data[:n], data[n:])
-
-
-def check_long_enough(data: torch.Tensor, block_size: int, name: str = "the corpus") -> None:
-    if len(data) < block_size + 1:
-        raise DataError(
-            f"{name} has {len(data)} tokens, but a batch needs at least block_size + 1 = "
-            f"{block_size + 1}: use a longer text or a smaller block_size"
-        )
-
-
-def token_windows(
-    data: torch.Tensor, starts: torch.Tensor, block_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The windows that begin at `starts`: x = data[i : i+T], y = data[i+1 : i+T+1], each (B, T)."""
-    windows = data[starts[:, None] + torch.arange(block_size + 1)]  # (B, T+1): one gather, no loop
-    return windows[:, :-1], windows[:, 1:]
-
-
-def get_batch(
-    data: torch.Tensor,
-    batch_size: int,
-    block_size: int,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """batch_size random windows: x = data[i : i+T], y = data[i+1 : i+T+1], each (B, T)."""
-    check_long_enough(data, block_size)
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
-    x, y = token_windows(data, starts, block_size)
-    return move_batch(x, y, device)
-
-
-def move_batch(
-    x: torch.Tensor, y: torch.Tensor, device: torch.device | str | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """x and y on `device` (None: where they are); to a GPU through pinned memory, without waiting."""
-    if device is not None and torch.device(device).type != "cpu":
-        pin = torch.device(device).type == "cuda"
-        x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)
-        y = (y.pin_memory() if pin else y).to(device, non_blocking=pin)
-    return x, y
 
 
 class Corpus(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..data.corpus import get_batch, split
+from ..data.batches import get_batch, split
 from ._core import Case, Comparison, ExerciseError, Mistake, Raised, call, exercise, report, show, tensor
 
 # ---- char_tokenizer ------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ Glossary: B batch, T time, C channels (n_embd), nh heads, hs head_size. The lect
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +25,6 @@ from torch import nn
 
 from ..errors import AttentionError
 from .config import GPTConfig
-from .positions import rotate_by_position
-
-if TYPE_CHECKING:
-    from .sampling import KVCache
 
 Mask: TypeAlias = Literal["causal", "none"] | torch.Tensor  # see the module's docstring
 
@@ -144,20 +142,6 @@ def attend_with_maps(
     return weights @ v, AttentionMaps(scores, weights)  # (..., Tq, hs)
 
 
-class HeadAblation(NamedTuple):
-    """Heads of one layer whose output is replaced before the projection (ablation.knock_out sets it)."""
-
-    heads: tuple[int, ...]  # which heads of the layer
-    mode: str  # "zero": output 0; "mean": its mean over the batch and positions
-
-    def apply(self, y: torch.Tensor) -> torch.Tensor:
-        """Every head's output y (B, nh, T, hs), with the knocked-out heads' replaced."""
-        y = y.clone()
-        for h in self.heads:
-            y[:, h] = 0.0 if self.mode == "zero" else y[:, h].mean(dim=(0, 1), keepdim=True)  # (B, T, hs)
-        return y
-
-
 class Head(nn.Module):
     """One head of causal self-attention, as in the lecture: x -> (queries, keys, values) -> y."""
 
@@ -195,100 +179,65 @@ def merge_heads(y: torch.Tensor) -> torch.Tensor:
 
 
 class MultiHeadAttention(nn.Module):
-    """n_head heads in parallel, computed as one batched matmul, then concatenated and projected.
+    """n_head heads in parallel, as one batched matmul: their outputs concatenated, then projected."""
 
-    `causal=False` is the encoder's self-attention: every token reads every other, before and after.
-    """
-
-    def __init__(self, config: GPTConfig, causal: bool = True):
+    def __init__(self, config: GPTConfig):
         super().__init__()
-        self.n_head = config.n_head
-        self.n_embd = config.n_embd
-        self.causal = causal
+        self.n_head, self.n_embd = config.n_head, config.n_embd
         # q, k and v of every head in one Linear: head h owns columns h*hs:(h+1)*hs of each third
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.attention_weights_dropout
-        self.resid_dropout = nn.Dropout(config.dropout)
-        self.scale = None if config.attention_scale else 1.0  # None: attend's own 1/sqrt(hs)
-        self.rotary = config.position == "rope"  # RoPE: q and k turned by their positions
-        # QK-norm: every query and key at the same length, so no logit can grow without bound
-        self.q_norm = nn.RMSNorm(config.head_size) if config.qk_norm else None
-        self.k_norm = nn.RMSNorm(config.head_size) if config.qk_norm else None
-        self.ablation: HeadAblation | None = None  # heads knocked out (ablation.knock_out), or none
+        self.dropout = config.attention_weights_dropout  # on the attention weights, as the lecture's
+        self.resid_dropout = nn.Dropout(config.dropout)  # after the projection
 
-    def _qkv(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys and values of every head, each (B, nh, T, hs), for positions start.."""
+    def queries_keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> queries, keys and values of every head, each (B, nh, T, hs)."""
         q, k, v = self.qkv(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
-        q, k, v = split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
-        if self.q_norm is not None and self.k_norm is not None:  # over hs, one gain shared by the heads
-            q, k = self.q_norm(q), self.k_norm(k)
-        if self.rotary:  # before the cache stores k: a cached key keeps the turn of its own position
-            q, k = rotate_by_position(q, start), rotate_by_position(k, start)
-        return q, k, v
+        return split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
 
-    def _mask(self, key_padding_mask: torch.Tensor | None) -> Mask:
-        if key_padding_mask is None:
-            return "causal" if self.causal else "none"
-        if self.causal:
-            raise AttentionError(
-                "causal self-attention takes no padding mask: pad at the end, and the causal mask "
-                "already keeps every real token off the padding after it (ignore the padded targets)"
-            )
-        return key_padding_mask
+    def combine_heads(self, y: torch.Tensor) -> torch.Tensor:
+        """Every head's output (B, nh, T, hs) -> concatenated (B, T, C), projected, dropped out."""
+        return self.resid_dropout(self.proj(merge_heads(y)))
 
-    def _project(self, y: torch.Tensor) -> torch.Tensor:
-        if self.ablation is not None:
-            y = self.ablation.apply(y)  # (B, nh, T, hs), some heads replaced
-        y = merge_heads(y)  # concatenate the heads: (B, T, C)
-        return self.resid_dropout(self.proj(y))  # dropout after the projection, as the lecture's
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dropout = self.dropout if self.training else 0.0
+        y = attend(*self.queries_keys_values(x), dropout=dropout)  # (B, nh, T, hs)
+        return self.combine_heads(y)  # (B, T, C)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        kv_cache: KVCache | None = None,
-        layer: int = 0,
-        key_padding_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C). With a cache, x holds only the new positions; they read the past.
-
-        `key_padding_mask` (B, T), True for real tokens, is for the encoder's (causal=False) padding.
-        """
-        q, k, v = self._qkv(x, kv_cache.length if kv_cache is not None else 0)
-        if kv_cache is not None:
-            k, v = kv_cache.update(layer, k, v)  # (B, nh, T_past + T, hs)
-        mask, dropout = self._mask(key_padding_mask), self.dropout if self.training else 0.0
-        return self._project(attend(q, k, v, mask=mask, dropout=dropout, scale=self.scale))
-
-    def forward_with_maps(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, AttentionMaps]:
-        """forward's output by the teaching path, and every head's maps (B, nh, T, T)."""
-        y, maps = attend_with_maps(*self._qkv(x), mask=self._mask(key_padding_mask), scale=self.scale)
-        return self._project(y), maps
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, AttentionMaps]:
+        """forward's output by the teaching path (no dropout on the weights), and every head's maps."""
+        y, maps = attend_with_maps(*self.queries_keys_values(x))  # maps: (B, nh, T, T)
+        return self.combine_heads(y), maps
 
     @classmethod
     def from_heads(cls, heads: list[Head], proj: nn.Linear) -> MultiHeadAttention:
         """The batched module that computes exactly what `heads` side by side, then `proj`, compute."""
-        head_size, n_embd = heads[0].query.weight.shape
-        qkv_bias = heads[0].query.bias is not None
-        config = GPTConfig(
-            n_embd=head_size * len(heads), n_head=len(heads), bias=proj.bias is not None, qkv_bias=qkv_bias
+        return multi_head_from_heads(cls, heads, proj)
+
+
+def multi_head_from_heads(
+    cls: type[MultiHeadAttention], heads: list[Head], proj: nn.Linear
+) -> MultiHeadAttention:
+    """MultiHeadAttention.from_heads: each head's q, k and v rows stacked into the one qkv Linear."""
+    head_size, n_embd = heads[0].query.weight.shape
+    qkv_bias = heads[0].query.bias is not None
+    config = GPTConfig(
+        n_embd=head_size * len(heads), n_head=len(heads), bias=proj.bias is not None, qkv_bias=qkv_bias
+    )
+    if config.n_embd != n_embd:
+        raise ValueError(
+            f"{len(heads)} heads of size {head_size} concatenate to {config.n_embd} channels, "
+            f"but they read {n_embd}: MultiHeadAttention needs n_head * head_size == n_embd"
         )
-        if config.n_embd != n_embd:
-            raise ValueError(
-                f"{len(heads)} heads of size {head_size} concatenate to {config.n_embd} channels, "
-                f"but they read {n_embd}: MultiHeadAttention needs n_head * head_size == n_embd"
-            )
-        mha = cls(config)
-        with torch.no_grad():
-            for part, name in enumerate(("query", "key", "value")):
-                rows = slice(part * n_embd, (part + 1) * n_embd)
-                mha.qkv.weight[rows] = torch.cat([getattr(h, name).weight for h in heads])
-                if qkv_bias:
-                    mha.qkv.bias[rows] = torch.cat([getattr(h, name).bias for h in heads])
-            mha.proj.load_state_dict(proj.state_dict())
-        return mha
+    mha = cls(config)
+    with torch.no_grad():
+        for part, name in enumerate(("query", "key", "value")):
+            rows = slice(part * n_embd, (part + 1) * n_embd)
+            mha.qkv.weight[rows] = torch.cat([getattr(h, name).weight for h in heads])
+            if qkv_bias:
+                mha.qkv.bias[rows] = torch.cat([getattr(h, name).bias for h in heads])
+        mha.proj.load_state_dict(proj.state_dict())
+    return mha
 
 
 class CrossAttention(nn.Module):
@@ -336,3 +285,43 @@ class CrossAttention(nn.Module):
         """forward's output by the teaching path, and every head's maps (B, nh, Tq, Tk)."""
         y, maps = attend_with_maps(*self._qkv(x, memory), mask=self._mask(key_padding_mask))
         return self.resid_dropout(self.proj(merge_heads(y))), maps
+
+
+@contextlib.contextmanager
+def recording_attention(model: nn.Module) -> Iterator[list[AttentionMaps]]:
+    """Inside the block, every attention layer of `model` runs its teaching path (forward_with_maps)
+    and appends its maps to the list yielded, in the order the layers run.
+
+    Forward hooks replace each layer's output with the teaching path's, which equals it (tested), so
+    the model's own forward carries on from it; a cached step (kv_cache=...) has no maps to give.
+    """
+    recorded: list[AttentionMaps] = []
+
+    def teach(module: nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> torch.Tensor:
+        if kwargs.get("kv_cache") is not None:
+            raise AttentionError("attention maps come from the whole sequence: run without a KV cache")
+        extra = {k: v for k, v in kwargs.items() if k not in ("kv_cache", "layer")}
+        y, maps = module.forward_with_maps(*args, **extra)  # type: ignore[operator]  # checked below
+        recorded.append(maps)
+        return y
+
+    handles = [
+        module.register_forward_hook(teach, with_kwargs=True)
+        for module in model.modules()
+        if callable(getattr(module, "forward_with_maps", None)) and not _holds_attention(module)
+    ]
+    try:
+        yield recorded
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def stack_maps(maps: list[AttentionMaps]) -> AttentionMaps:
+    """Per-layer maps, each (B, nh, Tq, Tk) -> one AttentionMaps of shape (L, B, nh, Tq, Tk)."""
+    return AttentionMaps(torch.stack([m.scores for m in maps]), torch.stack([m.weights for m in maps]))
+
+
+def _holds_attention(module: nn.Module) -> bool:
+    """True for a module with attention layers inside it (a block): only the innermost ones record."""
+    return any(callable(getattr(m, "forward_with_maps", None)) for m in module.modules() if m is not module)

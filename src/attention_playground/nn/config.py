@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError, require
 
-ACTIVATIONS = ("relu", "gelu", "relu_squared")
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "relu_squared")
 POSITIONS = ("learned", "sinusoidal", "rope", "none")  # how a token knows where it stands
 NORMS = ("pre", "post", "none")  # where a Block's LayerNorms sit, if anywhere
 # GPTConfig's on/off fields, each checked to be a bool
@@ -36,7 +36,7 @@ class GPTConfig:
     qkv_bias: bool = False  # biases in the query/key/value projection (the lecture's have none)
     embedding_dropout: bool = True  # dropout on token + position embeddings (the lecture has none)
     attention_dropout: bool = True  # dropout on the attention weights; False keeps SDPA's fused kernel
-    activation: str = "relu"  # feed-forward: the lecture's ReLU, GPT-2's "gelu", or "relu_squared"
+    activation: str = "relu"  # the lecture's ReLU, "gelu", GPT-2's "gelu_tanh", or "relu_squared"
     # Switches that take a part away or swap it (notebook 08); the defaults are the lecture's model.
     position: str = "learned"  # learned table | "sinusoidal" (2017 paper) | "rope" (rotate q, k) | "none"
     attention_scale: bool = True  # divide q.k by sqrt(head_size); False: raw dot products
@@ -105,3 +105,31 @@ def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
     return cls(**values)
+
+
+# What the lesson's models (GPT, AttentionLanguageModel) build: the lecture's value of each switch.
+# Any other value is built by the variants layered around them (variants.py: ExtendedGPT).
+LECTURE_SWITCHES = {
+    "position": "learned",
+    "attention_scale": True,
+    "residual": True,
+    "norm": "pre",
+    "feed_forward": True,
+    "qk_norm": False,
+}
+
+
+def lecture_switches_changed(config: GPTConfig) -> list[str]:
+    """The switches of `config` set away from the lecture's model, as "name=value"."""
+    return [f"{name}={getattr(config, name)!r}" for name, lecture in LECTURE_SWITCHES.items()
+            if getattr(config, name) != lecture]  # fmt: skip
+
+
+def check_lecture_config(config: GPTConfig, model: str) -> None:
+    """One line where `model`, the lecture's, is asked for a switch it does not build."""
+    changed = lecture_switches_changed(config)
+    require(
+        not changed,
+        f"{model} is the lecture's model and builds none of {', '.join(changed)}: use ExtendedGPT, "
+        "which builds every GPTConfig switch (and samples with a KV cache)",
+    )

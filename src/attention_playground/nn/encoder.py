@@ -2,8 +2,9 @@
 other with no mask; the decoder block that also reads an encoder's output (cross-attention); an
 encoder-decoder for sequence-to-sequence tasks; and an encoder that classifies a whole sequence.
 
-The pieces are GPT's: MultiHeadAttention (here with causal=False), FeedForward, pre-LayerNorm
-residuals, init_weights. Padding: a (B, T) boolean mask, True for real tokens (key_padding_mask).
+The pieces are GPT's: multi-head attention (ExtendedAttention, here with causal=False),
+FeedForward, pre-LayerNorm residuals, init_weights. Padding: a (B, T) boolean mask, True for real
+tokens (key_padding_mask).
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, require
-from .attention import AttentionMaps, CrossAttention, MultiHeadAttention
-from .base import LanguageModel
+from .attention import AttentionMaps, CrossAttention, recording_attention, stack_maps
+from .base import LanguageModel, evaluating, init_weights
 from .config import GPTConfig
-from .gpt import FeedForward, _stack_layers, init_weights
-from .positions import SinusoidalPositions
-from .sampling import _check_sampling, evaluating, next_token
+from .decoding import check_sampling, next_token
+from .embeddings import TokenAndPositionEmbedding
+from .gpt import FeedForward
+from .variants import ExtendedAttention
 
 POSITIONS = ("sinusoidal", "learned", "none")
 POOLINGS = ("mean", "first")
+# GPTConfig's fields the encoder does not build, with their defaults: EncoderConfig refuses others
+# (its positions are `positions`, not `position`).
+GPT_ONLY = {
+    "position": "learned", "attention_scale": True, "residual": True, "norm": "pre",
+    "feed_forward": True, "tie_weights": False, "qk_norm": False,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,37 +51,31 @@ class EncoderConfig(GPTConfig):
             self.positions in POSITIONS,
             f"positions={self.positions!r} must be one of {', '.join(POSITIONS)}",
         )
+        changed = [
+            f"{name}={getattr(self, name)!r}" for name in GPT_ONLY if getattr(self, name) != GPT_ONLY[name]
+        ]
+        require(
+            not changed, f"EncoderConfig builds none of {', '.join(changed)}: those are the GPT's switches"
+        )
 
 
-class Embeddings(nn.Module):
-    """Token embeddings (scaled by sqrt(C), as the 2017 paper does) plus the position code."""
+class Embeddings(TokenAndPositionEmbedding):
+    """Token embeddings scaled by sqrt(C), as the 2017 paper does, plus the position code; dropout."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.block_size = config.block_size
-        self.scale = config.n_embd**0.5  # keeps the tokens as loud as the sinusoids (values in [-1, 1])
-        self.token = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position: nn.Module | None = None
-        if config.positions == "learned":
-            self.position = nn.Embedding(config.block_size, config.n_embd)
-        elif config.positions == "sinusoidal":
-            self.position = SinusoidalPositions(config.block_size, config.n_embd)
+        self.build_embeddings(config.vocab_size, config.block_size, config.n_embd, config.positions, True)
         self.drop = nn.Dropout(config.dropout) if config.embedding_dropout else nn.Identity()  # as GPT's
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Tokens (B, T) -> (B, T, C)."""
-        length = idx.size(1)
-        if length > self.block_size:
+        if idx.size(1) > self.block_size:
             raise ConfigError(
-                f"a sequence of {length} tokens is longer than block_size={self.block_size}: "
+                f"a sequence of {idx.size(1)} tokens is longer than block_size={self.block_size}: "
                 "crop it, or build the model with a larger block_size"
             )
-        x = self.token(idx) * self.scale  # (B, T, C)
-        if isinstance(self.position, nn.Embedding):
-            x = x + self.position(torch.arange(length, device=idx.device))
-        elif self.position is not None:
-            x = x + self.position(length)
-        return self.drop(x)
+        return self.drop(self.embed(idx))
 
 
 class EncoderBlock(nn.Module):
@@ -82,21 +84,13 @@ class EncoderBlock(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = MultiHeadAttention(config, causal=False)
+        self.attn = ExtendedAttention(config, causal=False)
         self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.ffwd = FeedForward(config)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), key_padding_mask=padding_mask)  # (B, T, C)
         return x + self.ffwd(self.ln2(x))
-
-    def forward_with_maps(
-        self, x: torch.Tensor, padding_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, AttentionMaps]:
-        """forward's output with the attention's teaching path, and its maps (B, nh, T, T)."""
-        a, maps = self.attn.forward_with_maps(self.ln1(x), key_padding_mask=padding_mask)
-        x = x + a
-        return x + self.ffwd(self.ln2(x)), maps
 
 
 class DecoderBlock(nn.Module):
@@ -105,7 +99,7 @@ class DecoderBlock(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = MultiHeadAttention(config, causal=True)  # recall: what I have written so far
+        self.attn = ExtendedAttention(config, causal=True)  # recall: what I have written so far
         self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.cross_attn = CrossAttention(config)  # read the book: the encoder's output
         self.ln3 = nn.LayerNorm(config.n_embd, bias=config.bias)
@@ -118,17 +112,6 @@ class DecoderBlock(nn.Module):
         x = x + self.attn(self.ln1(x))
         x = x + self.cross_attn(self.ln2(x), memory, memory_padding_mask)
         return x + self.ffwd(self.ln3(x))
-
-    def forward_with_maps(
-        self, x: torch.Tensor, memory: torch.Tensor, memory_padding_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, AttentionMaps, AttentionMaps]:
-        """forward's output by the teaching path, the self-attention's maps (B, nh, Tq, Tq) and the
-        cross-attention's (B, nh, Tq, Tk)."""
-        a, self_maps = self.attn.forward_with_maps(self.ln1(x))
-        x = x + a
-        a, cross_maps = self.cross_attn.forward_with_maps(self.ln2(x), memory, memory_padding_mask)
-        x = x + a
-        return x + self.ffwd(self.ln3(x)), self_maps, cross_maps
 
 
 class Encoder(nn.Module):
@@ -146,16 +129,6 @@ class Encoder(nn.Module):
         for block in self.blocks:
             x = block(x, padding_mask)
         return self.ln_f(x)
-
-    def forward_with_maps(
-        self, idx: torch.Tensor, padding_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, AttentionMaps]:
-        """forward's output by the teaching path, and every layer's maps (L, B, nh, T, T)."""
-        x, maps = self.embed(idx), []
-        for block in self.blocks:
-            x, layer_maps = block.forward_with_maps(x, padding_mask)  # type: ignore[operator]  # a ModuleList item is typed Module
-            maps.append(layer_maps)
-        return self.ln_f(x), _stack_layers(maps)
 
 
 class EncoderDecoderMaps(NamedTuple):
@@ -227,7 +200,7 @@ class EncoderDecoder(nn.Module):
         temperature 0 (the default) is greedy: the likeliest token, the same every time. A row that
         has written stop_id keeps writing stop_id; all rows stopped ends the loop.
         """
-        _check_sampling(max_new_tokens, temperature, top_k)
+        check_sampling(max_new_tokens, temperature, top_k)
         if max_new_tokens + 1 > self.block_size:
             raise ConfigError(
                 f"max_new_tokens={max_new_tokens} and the start token are more than "
@@ -239,7 +212,7 @@ class EncoderDecoder(nn.Module):
             done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
             for _ in range(max_new_tokens):
                 logits = self.decode(out, memory, src_padding_mask)  # (B, T, V)
-                token = next_token(logits[:, -1], temperature, top_k, generator)  # (B, 1)
+                token = next_token(logits[:, -1], temperature, top_k, generator=generator)  # (B, 1)
                 if stop_id is not None:
                     token = token.masked_fill(done[:, None], stop_id)
                     done |= token[:, 0] == stop_id
@@ -253,15 +226,12 @@ class EncoderDecoder(nn.Module):
         self, src: torch.Tensor, tgt_in: torch.Tensor, src_padding_mask: torch.Tensor | None = None
     ) -> EncoderDecoderMaps:
         """The encoder's, the decoder's and the cross-attention's maps, from the teaching path."""
-        memory, encoder_maps = self.encoder.forward_with_maps(src, src_padding_mask)
-        x, self_maps, cross_maps = self.target_embed(tgt_in), [], []
-        for block in self.blocks:
-            x, layer_self, layer_cross = block.forward_with_maps(  # type: ignore[operator]  # ModuleList item
-                x, memory, src_padding_mask
-            )
-            self_maps.append(layer_self)
-            cross_maps.append(layer_cross)
-        return EncoderDecoderMaps(encoder_maps, _stack_layers(self_maps), _stack_layers(cross_maps))
+        with recording_attention(self.encoder) as encoder_maps:
+            memory = self.encoder(src, src_padding_mask)
+        with recording_attention(self.blocks) as decoder_maps:  # per block: self, then cross
+            self.decode(tgt_in, memory, src_padding_mask)
+        self_maps, cross_maps = decoder_maps[0::2], decoder_maps[1::2]
+        return EncoderDecoderMaps(stack_maps(encoder_maps), stack_maps(self_maps), stack_maps(cross_maps))
 
     def cross_attention_maps(self, src: torch.Tensor, tgt_in: torch.Tensor) -> AttentionMaps:
         """What each target position reads of the source, every layer and head: (L, B, nh, Tt, Ts)."""
@@ -314,7 +284,9 @@ class EncoderClassifier(nn.Module):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor, padding_mask: torch.Tensor | None = None) -> AttentionMaps:
         """Every layer's scores and weights (L, B, nh, T, T), no causal mask."""
-        return self.encoder.forward_with_maps(idx, padding_mask)[1]
+        with recording_attention(self.encoder) as maps:
+            self.encoder(idx, padding_mask)
+        return stack_maps(maps)
 
     @torch.no_grad()
     def pooled_attention(self, idx: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -36,15 +36,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data.corpus import Splits, load_corpus, token_windows
+from ..data.batches import Splits, token_windows
+from ..data.corpus import load_corpus
 from ..errors import PlaygroundError
 from ..nn.base import evaluating
 from ..nn.config import GPTConfig
-from ..nn.gpt import GPT
+from ..nn.variants import ExtendedGPT
 from ..training.budget import UNBOUNDED, TimeBudget, budgeted
+from ..training.callbacks import Callback, RunningTrainer
 from ..training.config import PRESETS, TrainConfig
 from ..training.runtime.precision import cpu_has_fast_bf16, resolve_dtype
-from ..training.trainer import Callback, Trainer
+from ..training.trainer import Trainer
 from .argparsing import OneLineParser
 
 TARGET_VAL_LOSS = 1.886  # nanoGPT's val loss after the reference recipe's 2000 steps
@@ -69,7 +71,7 @@ def linear_weights(model: nn.Module) -> int:
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
 
 
-def flops_per_token(model: GPT) -> int:
+def flops_per_token(model: ExtendedGPT) -> int:
     """Training FLOPs per token: 6 N + 12 L T C.
 
     6 N: each of the N Linear weights does a multiply-add (2 FLOPs) per token forward and twice
@@ -179,20 +181,20 @@ class BenchClock(Callback):
         self._slice_began = 0.0  # history.seconds when this slice began
         self._mark = 0.0  # perf_counter when the next step began
 
-    def on_run_begin(self, trainer: Trainer) -> None:
+    def on_run_begin(self, trainer: RunningTrainer) -> None:
         self._slice_began, self._mark = trainer.history.seconds, time.perf_counter()
 
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_step(self, trainer: RunningTrainer, step: int, loss: float) -> None:
         self.step_seconds.append(time.perf_counter() - self._mark)
         self._stop_if_due(trainer)
         self._mark = time.perf_counter()
 
-    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
+    def on_eval(self, trainer: RunningTrainer, step: int, losses: dict[str, float]) -> None:
         self.eval_seconds.append(trainer.history.seconds)
         self._stop_if_due(trainer)
         self._mark = time.perf_counter()
 
-    def _stop_if_due(self, trainer: Trainer) -> None:
+    def _stop_if_due(self, trainer: RunningTrainer) -> None:
         sliced = trainer.history.seconds - self._slice_began >= self.slice_seconds
         if sliced or trainer.step >= self.stop_at:
             trainer.request_stop()
@@ -206,7 +208,7 @@ class Run:
     stop_at: int  # steps to run (max_iters, or fewer for --quick: the schedule stays the same)
     budget_seconds: float | None = None  # or: this many seconds of its own time (TimeBudget)
     budget: TimeBudget | None = field(init=False, default=None)
-    model: GPT = field(init=False)
+    model: ExtendedGPT = field(init=False)
     trainer: Trainer = field(init=False)
     clock: BenchClock = field(init=False)
     rss_before: float = 0.0  # MB, at the start of its first slice
@@ -214,7 +216,7 @@ class Run:
 
     def start(self, splits: Splits, slice_seconds: float) -> None:
         torch.manual_seed(self.train_config.seed)
-        self.model = GPT(self.model_config)
+        self.model = ExtendedGPT(self.model_config)
         self.clock = BenchClock(self.stop_at, slice_seconds)
         if self.budget_seconds is None:
             self.trainer = Trainer(self.model, splits, self.train_config, callbacks=[self.clock])
@@ -290,7 +292,7 @@ def warm_up(splits: Splits) -> None:
     """Two throwaway steps of a small model: first-call costs go here, not into a run's figures."""
     config = TrainConfig(batch_size=4, max_iters=2, eval_interval=2, eval_iters=1, device="cpu")
     torch.manual_seed(0)
-    Trainer(GPT(GPTConfig(block_size=16, n_embd=32, n_head=2, n_layer=1)), splits, config).run()
+    Trainer(ExtendedGPT(GPTConfig(block_size=16, n_embd=32, n_head=2, n_layer=1)), splits, config).run()
 
 
 def train_interleaved(
@@ -428,14 +430,14 @@ def time_ratio(reference: RunResult, cpu: RunResult) -> float | None:
 # KV cache
 
 
-def time_generation(model: GPT, new_tokens: int, use_cache: bool) -> tuple[torch.Tensor, float]:
+def time_generation(model: ExtendedGPT, new_tokens: int, use_cache: bool) -> tuple[torch.Tensor, float]:
     idx = torch.zeros((1, 1), dtype=torch.long)  # one newline-ish token as the prompt
     began = time.perf_counter()
     out = model.generate(idx, new_tokens, temperature=0.0, use_cache=use_cache)
     return out, time.perf_counter() - began
 
 
-def kv_cache_speed(model: GPT, new_tokens: int) -> CacheResult:
+def kv_cache_speed(model: ExtendedGPT, new_tokens: int) -> CacheResult:
     """Greedy tokens/s with and without the cache, and whether both agree within block_size."""
     model.eval()
     plain, plain_s = time_generation(model, new_tokens, use_cache=False)
@@ -452,10 +454,10 @@ def kv_cache_speed(model: GPT, new_tokens: int) -> CacheResult:
     )
 
 
-def kv_cache_results(trained: GPT, new_tokens: int) -> dict[str, CacheResult]:
+def kv_cache_results(trained: ExtendedGPT, new_tokens: int) -> dict[str, CacheResult]:
     """The cache on an untrained model of the lecture's size, and on the cpu preset's trained one."""
     torch.manual_seed(0)
-    models = {"lecture-sized (untrained)": GPT(LECTURE_SIZED), "cpu preset (trained)": trained}
+    models = {"lecture-sized (untrained)": ExtendedGPT(LECTURE_SIZED), "cpu preset (trained)": trained}
     return {name: kv_cache_speed(model, new_tokens) for name, model in models.items()}
 
 

@@ -18,7 +18,7 @@ from .argparsing import OneLineParser
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
     from ..training.config import TrainConfig
-    from ..training.trainer import History
+    from ..training.history import History
 
 DEFAULT_PRESET, DEFAULT_DATA, DEFAULT_TOKENIZER = "cpu", "tinyshakespeare", "char"
 SEED_MAX = 2**64 - 1  # torch's generators take seeds in [0, 2**64)
@@ -223,7 +223,7 @@ class _Run:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ..training.trainer import checkpoint_file
+    from ..training.callbacks import checkpoint_file
 
     out = Path(args.out or f"runs/{_preset_name(args)}-{args.tokenizer or DEFAULT_TOKENIZER}")
     _check_flags(args, out)
@@ -266,9 +266,9 @@ def _preset_name(args: argparse.Namespace) -> str:
 def _claim(out: Path) -> Iterator[None]:
     """Hold --out for this run alone: writable, locked, and rid of a killed run's half-written files."""
     from ..files import LOCKS_WORK, folder_lock, remove_stray_temporaries
+    from ..training.callbacks import checkpoint_file, latest_file
     from ..training.checkpoint import check_writable
     from ..training.runtime import distributed
-    from ..training.trainer import checkpoint_file, latest_file
 
     check_writable(out)
     if not distributed.is_main_process():  # under torchrun rank 0 holds the folder for every rank
@@ -284,8 +284,8 @@ def _claim(out: Path) -> Iterator[None]:
 
 
 def _new_run(args: argparse.Namespace, out: Path) -> _Run:
+    from ..training.callbacks import checkpoint_file, latest_file
     from ..training.config import get_preset
-    from ..training.trainer import checkpoint_file, latest_file
 
     held = [p for p in (checkpoint_file(out), latest_file(out)) if p.exists()]
     if held and not args.force:
@@ -320,8 +320,8 @@ def _train_config(base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
 
 def _resumed_run(args: argparse.Namespace, out: Path) -> _Run:
     from ..data.tokenizers import tokenizer_choice
+    from ..training.callbacks import checkpoint_file, latest_file
     from ..training.checkpoint import load_checkpoint
-    from ..training.trainer import checkpoint_file, latest_file
 
     path = latest_file(out) if latest_file(out).is_file() else checkpoint_file(out)
     if not path.is_file():
@@ -392,9 +392,10 @@ def _refuse_changes(args: argparse.Namespace, path: Path, checkpoint: Checkpoint
 
 def _prepare(run: _Run) -> tuple[Any, Any, Any]:
     """The model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
-    from ..data.corpus import load_text, split
+    from ..data.batches import split
+    from ..data.corpus import load_text
     from ..data.tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
-    from ..nn.gpt import GPT
+    from ..nn.variants import ExtendedGPT
     from ..training.runtime.device import set_seed
 
     text = load_text(run.data)
@@ -406,7 +407,7 @@ def _prepare(run: _Run) -> tuple[Any, Any, Any]:
         assert run.preset is not None  # a new run always has its preset
         tokenizer = get_tokenizer(run.tokenizer_name, text)
         set_seed(run.config.seed)
-        model = GPT(get_preset(run.preset).model_config(tokenizer.vocab_size))
+        model = ExtendedGPT(get_preset(run.preset).model_config(tokenizer.vocab_size))
     splits = split(encode_corpus(text, tokenizer))
     print(
         f"{run.label}: {model.num_params() / 1e6:.2f}M parameters, "
@@ -419,14 +420,14 @@ def _prepare(run: _Run) -> tuple[Any, Any, Any]:
 
 def _fit(args: argparse.Namespace, run: _Run, model: Any, tokenizer: Any, splits: Any) -> History:
     """Train with the two savers (the best first: see SaveLatestCheckpoint); the bar ends its line."""
-    from ..training.trainer import (
+    from ..training.callbacks import (
         ProgressBar,
         SaveBestCheckpoint,
         SaveLatestCheckpoint,
-        Trainer,
         checkpoint_file,
         latest_file,
     )
+    from ..training.trainer import Trainer
 
     bar = ProgressBar()
     savers = [

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 from collections import deque
+from typing import Any
 
 from torch import nn
 
-from ..data.corpus import Splits
-from ..data.tokenizers import Tokenizer
+from ..data.batches import Splits
 from ..errors import ConfigError
 from ..nn.base import uncompiled
 from ..training.config import TrainConfig
-from .trainer import Callback, History, Trainer, decayed_learning_rate, learning_rate_at
+from .callbacks import Callback, ProgressBar, RunningTrainer
+from .history import History
+from .schedule import decayed_learning_rate, learning_rate_at
+from .trainer import Trainer
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end
 UNBOUNDED = 2**62  # max_iters and eval_interval of a budgeted run: time, not steps, ends it
@@ -75,10 +77,10 @@ class TimeBudget(Callback):
         """The Trainer's lr_schedule while this budget runs."""
         return budget_learning_rate(step, self.fraction, config)
 
-    def _now(self, trainer: Trainer) -> float:
+    def _now(self, trainer: RunningTrainer) -> float:
         return trainer.history.seconds - (self._began or 0.0)
 
-    def on_run_begin(self, trainer: Trainer) -> None:
+    def on_run_begin(self, trainer: RunningTrainer) -> None:
         if self._began is None:
             self._began = trainer.history.seconds
         trainer.lr_schedule = self.learning_rate
@@ -88,14 +90,14 @@ class TimeBudget(Callback):
         """A step's usual time: the median of the latest ones (the first, which warms up, left out)."""
         return statistics.median(self._steps) if self._steps else 0.0
 
-    def _eval_cost(self, trainer: Trainer) -> float:
+    def _eval_cost(self, trainer: RunningTrainer) -> float:
         """Seconds an evaluation takes: the latest one's, or before any, 2 x eval_iters forwards
         at about a third of a training step each (a forward without a backward)."""
         if self._eval_seconds is not None:
             return self._eval_seconds
         return 2 * trainer.config.eval_iters * self.step_seconds / 3
 
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_step(self, trainer: RunningTrainer, step: int, loss: float) -> None:
         now = self._now(trainer)
         if not self._first_step:  # the first step pays one-time costs: it says little about the next
             self._steps.append(now - self.elapsed)
@@ -107,36 +109,12 @@ class TimeBudget(Callback):
         elif now - self._last_eval >= self.eval_every:
             trainer.request_eval()
 
-    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
+    def on_eval(self, trainer: RunningTrainer, step: int, losses: dict[str, float]) -> None:
         now = self._now(trainer)
         self._eval_seconds, self.elapsed, self._last_eval = now - self.elapsed, now, now
 
-    def on_run_end(self, trainer: Trainer) -> None:
+    def on_run_end(self, trainer: RunningTrainer) -> None:
         self.finished = self.finished or trainer.done
-
-
-class BudgetProgressBar(Callback):
-    """A tqdm bar over the budget's seconds, with the latest train and val losses beside it."""
-
-    def __init__(self, budget: TimeBudget):
-        self.budget = budget
-
-    def on_run_begin(self, trainer: Trainer) -> None:
-        from tqdm.auto import tqdm
-
-        minutes = self.budget.seconds / 60
-        self.bar = tqdm(
-            total=round(self.budget.seconds), desc=f"{minutes:g} min on {trainer.device}", unit="s"
-        )
-
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
-        self.bar.update(round(self.budget.elapsed) - self.bar.n)
-
-    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
-        self.bar.set_postfix({"step": step + 1, **{name: f"{loss:.4f}" for name, loss in losses.items()}})
-
-    def on_run_end(self, trainer: Trainer) -> None:
-        self.bar.close()
 
 
 def budgeted(config: TrainConfig) -> TrainConfig:
@@ -165,7 +143,7 @@ def timed_run(
     its progress bar if asked): config budgeted, its eval_iters cut to cover the val split once."""
     budget = TimeBudget(seconds, eval_every)
     config = eval_iters_within(budgeted(config), data, block_size) if block_size else budgeted(config)
-    return config, [budget, *([BudgetProgressBar(budget)] if progress else [])]
+    return config, [budget, *([ProgressBar(budget.seconds)] if progress else [])]
 
 
 def train_for(
@@ -174,29 +152,21 @@ def train_for(
     config: TrainConfig,
     seconds: float,
     *,
-    block_size: int | None = None,
-    tokenizer: Tokenizer | None = None,
-    checkpoint_path: str | os.PathLike | None = None,
     eval_every: float | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> History:
     """Train `model` in place for `seconds` of wall time, evaluations included; returns its History.
+    `options` are the Trainer's (block_size, tokenizer, checkpoint_path, ...), as for train().
 
     The schedule (config's learning rates and warmup) is laid over the time by TimeBudget,
     config's max_iters and eval_interval are set aside, and its eval_iters cut to what covers the
-    val split once (eval_iters_within). With `checkpoint_path` (and a tokenizer), the checkpoint
-    with the best val loss is kept there, as with train().
+    val split once (eval_iters_within).
     """
-    block = block_size or getattr(uncompiled(model), "block_size", None)
+    block = options.get("block_size") or getattr(uncompiled(model), "block_size", None)
     config, callbacks = timed_run(config, data, seconds, block, eval_every=eval_every, progress=progress)
     trainer = Trainer(
-        model,
-        data,
-        config,
-        block_size=block_size,
-        tokenizer=tokenizer,
-        checkpoint_path=checkpoint_path,
-        callbacks=callbacks,
+        model, data, config, **{**options, "callbacks": [*callbacks, *options.get("callbacks", [])]}
     )
     history = trainer.run()
     model.eval()

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from torch import nn
 from ..data.tokenizers import Tokenizer, tokenizer_from_dict
 from ..errors import CheckpointError, PlaygroundError
 from ..files import atomic_write
+from ..nn.attention_lm import AttentionLanguageModel
 from ..nn.base import LanguageModel, uncompiled
 from ..nn.bigram import BigramLanguageModel
 from ..nn.config import GPTConfig, config_from_dict, config_to_dict
-from ..nn.gpt import GPT, AttentionLanguageModel
+from ..nn.gpt import GPT
+from ..nn.variants import ExtendedGPT
 from ..training.config import TrainConfig
 from .optim import Optimizer
 
@@ -35,20 +38,36 @@ FORMAT_VERSION = 1
 REQUIRED_FIELDS = ("format_version", "model", "state_dict", "tokenizer", "step", "val_loss")
 
 
+def _gpt_args(model: Any) -> dict[str, Any]:
+    return {"config": config_to_dict(model.config)}
+
+
+# The models a checkpoint holds: the name each is saved under, and its constructor's arguments as
+# plain values. A lesson GPT is saved as "gpt" and comes back as an ExtendedGPT: the same weights,
+# with every switch and a KV cache.
+SAVED_AS: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    GPT: ("gpt", _gpt_args),
+    ExtendedGPT: ("gpt", _gpt_args),
+    AttentionLanguageModel: (
+        "attention_lm",
+        lambda model: {**_gpt_args(model), "feed_forward": model.ffwd is not None},
+    ),
+    BigramLanguageModel: ("bigram", lambda model: {"vocab_size": model.vocab_size}),
+}
+BUILDERS: dict[str, Callable[[dict[str, Any]], LanguageModel]] = {
+    "gpt": lambda spec: ExtendedGPT(_gpt_config(spec["config"])),
+    "attention_lm": lambda spec: AttentionLanguageModel(_gpt_config(spec["config"]), spec["feed_forward"]),
+    "bigram": lambda spec: BigramLanguageModel(spec["vocab_size"]),
+}
+
+
 def model_spec(model: nn.Module) -> dict[str, Any]:
-    """What it takes to rebuild `model`: its class and constructor arguments, as plain values."""
+    """What it takes to rebuild `model`: its kind and constructor arguments, as plain values."""
     model = uncompiled(model)
-    if isinstance(model, GPT):
-        return {"kind": "gpt", "config": config_to_dict(model.config)}
-    if isinstance(model, AttentionLanguageModel):
-        return {
-            "kind": "attention_lm",
-            "config": config_to_dict(model.config),
-            "feed_forward": model.ffwd is not None,
-        }
-    if isinstance(model, BigramLanguageModel):
-        return {"kind": "bigram", "vocab_size": model.vocab_size}
-    raise CheckpointError(f"cannot checkpoint a {type(model).__name__}: not a model of the course")
+    if type(model) not in SAVED_AS:
+        raise CheckpointError(f"cannot checkpoint a {type(model).__name__}: not a model of the course")
+    kind, arguments = SAVED_AS[type(model)]
+    return {"kind": kind, **arguments(model)}
 
 
 def _gpt_config(saved: dict[str, Any]) -> GPTConfig:
@@ -63,14 +82,9 @@ def _gpt_config(saved: dict[str, Any]) -> GPTConfig:
 
 def model_from_spec(spec: dict[str, Any]) -> LanguageModel:
     kind = spec.get("kind")
-    if kind in ("gpt", "attention_lm"):
-        config = _gpt_config(spec["config"])
-        if kind == "gpt":
-            return GPT(config)
-        return AttentionLanguageModel(config, feed_forward=spec["feed_forward"])
-    if kind == "bigram":
-        return BigramLanguageModel(spec["vocab_size"])
-    raise CheckpointError(f"unknown model kind {kind!r} in checkpoint")
+    if kind not in BUILDERS:
+        raise CheckpointError(f"unknown model kind {kind!r} in checkpoint")
+    return BUILDERS[kind](spec)
 
 
 def save_checkpoint(

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .config import TrainConfig
 
 NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)  # the quintic's coefficients (Keller Jordan's)
 
@@ -160,3 +161,23 @@ def decay_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict[s
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
+    """AdamW that decays matrices and embeddings only, or every parameter with decay_norms_and_biases.
+
+    optimizer="muon": Muon on the blocks' matrices and AdamW on the rest.
+    """
+    if config.optimizer == "muon":
+        if config.decay_norms_and_biases:
+            raise ConfigError("decay_norms_and_biases is AdamW-only: turn it off with optimizer='muon'")
+        return muon_with_adamw(model, config.learning_rate, config.weight_decay, config.betas)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.decay_norms_and_biases:  # torch's AdamW(model.parameters()), as the lecture's gpt.py
+        groups = [{"params": params, "weight_decay": config.weight_decay}]
+    else:  # nanoGPT's: biases and LayerNorm gains keep their size
+        groups = decay_groups(params, config.weight_decay)
+    try:  # one fused kernel for the whole update, where this PyTorch has it for the device
+        return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)

@@ -28,7 +28,7 @@ from ..analysis.attention_maps import (
 from ..data.tokenizers import Tokenizer, token_labels
 from ..errors import PlaygroundError
 from ..nn.base import LanguageModel
-from ..training.trainer import History
+from ..training.history import History
 from .plots import (
     figure_png,
     plot_head_view,

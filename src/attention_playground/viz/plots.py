@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.attention_maps import HeadSnapshot, HeadView, PromptAttention
 from ..nn.attention import masked_softmax
-from ..training.trainer import History
+from ..training.history import History
 
 MASKED_COLOR = "#e4e4e4"  # cells a query may not read (-inf scores) are drawn in light grey
 
