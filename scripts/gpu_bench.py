@@ -1,7 +1,7 @@
 """The measuring parts of scripts/gpu_check.sh: python scripts/gpu_bench.py [options] PART...
 
 Parts, each printed as it finishes:
-  info    torch, CUDA and cuDNN versions, the GPU's name, memory and bf16 support
+  info    torch, CUDA and cuDNN versions, the host (CPU, threads, date), the GPU's name, memory, bf16
   probe   matmul rates of this device: float32 (TF32 off), TF32 and bfloat16, in TFLOP/s
   speed   ms/step, tokens/s and MFU of the lecture shape (batch 64, block 256): float32, --dtype auto,
           and --dtype auto with --compile; MFU is against the probed rate of the same precision
@@ -28,7 +28,8 @@ import torch
 
 from attention_playground import GPT, get_preset
 from attention_playground.data.corpus import Corpus, load_corpus
-from attention_playground.tools.bench import flops_per_token
+from attention_playground.tools.bench.measure import flops_per_token
+from attention_playground.tools.machine import describe_machine
 from attention_playground.training.runtime.precision import resolve_dtype
 from attention_playground.training.trainer import Callback, Trainer
 
@@ -48,8 +49,9 @@ def synchronize(device: torch.device) -> None:
 def info(device: torch.device) -> None:
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA (torch built with) "
           f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")  # fmt: skip
+    print(f"host: {describe_machine()}")
     if device.type != "cuda":
-        print(f"device: {device} ({platform.machine()}, {torch.get_num_threads()} threads)")
+        print(f"device: {device}")
         return
     props = torch.cuda.get_device_properties(device)
     print(
