@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import time
 from pathlib import Path
 
-import torch
-from ladder import cpu_name  # the scripts share it (run as python scripts/...)
-
 import attention_playground as ap
 from attention_playground.course import experiments as ex
+from attention_playground.tools.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 GIF = (
@@ -93,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     text = ap.load_text("tinyshakespeare")
     tokenizer = ap.CharTokenizer.from_text(text)
     splits = ap.split(ap.encode_corpus(text, tokenizer))
-    date = time.strftime("%Y-%m-%d", time.gmtime())
-    machine = (
-        f"{cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}, {date}"
-    )
+    machine = describe_machine()
     began = time.perf_counter()
     runs = ex.run_ablations(splits) + ex.run_dropout_ablations(splits)
     print(ex.ablation_table(runs), flush=True)

@@ -1,7 +1,7 @@
 """The measuring parts of scripts/gpu_check.sh: python scripts/gpu_bench.py [options] PART...
 
 Parts, each printed as it finishes:
-  info    torch, CUDA and cuDNN versions, the GPU's name, memory and bf16 support
+  info    torch, CUDA and cuDNN versions, the host (CPU, threads, date), the GPU's name, memory, bf16
   probe   matmul rates of this device: float32 (TF32 off), TF32 and bfloat16, in TFLOP/s
   speed   ms/step, tokens/s and MFU of the lecture shape (batch 64, block 256): float32, --dtype auto,
           and --dtype auto with --compile; MFU is against the probed rate of the same precision
@@ -26,10 +26,11 @@ from collections.abc import Callable
 
 import torch
 
-from attention_playground import GPT, get_preset
+from attention_playground import ExtendedGPT, get_preset
 from attention_playground.data.corpus import Corpus, load_corpus
-from attention_playground.tools.bench import flops_per_token
-from attention_playground.training.callbacks import Callback
+from attention_playground.tools.bench.measure import flops_per_token
+from attention_playground.tools.machine import describe_machine
+from attention_playground.training.callbacks import Callback, RunningTrainer
 from attention_playground.training.runtime.precision import resolve_dtype
 from attention_playground.training.trainer import Trainer
 
@@ -49,8 +50,9 @@ def synchronize(device: torch.device) -> None:
 def info(device: torch.device) -> None:
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA (torch built with) "
           f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")  # fmt: skip
+    print(f"host: {describe_machine()}")
     if device.type != "cuda":
-        print(f"device: {device} ({platform.machine()}, {torch.get_num_threads()} threads)")
+        print(f"device: {device}")
         return
     props = torch.cuda.get_device_properties(device)
     print(
@@ -96,10 +98,10 @@ def probe(device: torch.device, smoke: bool) -> dict[str, float]:
 class StepClock(Callback):
     """The wall time of every step (train_step reads the loss, so a GPU has finished it by then)."""
 
-    def on_run_begin(self, trainer: Trainer) -> None:
+    def on_run_begin(self, trainer: RunningTrainer) -> None:
         self.times, self.last = [], time.perf_counter()
 
-    def on_step(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_step(self, trainer: RunningTrainer, step: int, loss: float) -> None:
         now = time.perf_counter()
         self.times.append(now - self.last)
         self.last = now
@@ -119,7 +121,7 @@ def speed(device: torch.device, smoke: bool, rates: dict[str, float]) -> None:
     settings = [("float32", False)] if smoke else [("float32", False), ("auto", False), ("auto", True)]
     for dtype, compile in settings:
         torch.manual_seed(0)
-        model = GPT(preset.model_config(corpus.tokenizer.vocab_size))
+        model = ExtendedGPT(preset.model_config(corpus.tokenizer.vocab_size))
         config = dataclasses.replace(preset.train, max_iters=warm + timed, eval_iters=1, device=str(device),
                                      dtype=dtype, compile=compile)  # fmt: skip
         clock = StepClock()
@@ -139,7 +141,7 @@ def kv(device: torch.device, smoke: bool) -> None:
     preset = get_preset("tiny" if smoke else "lecture")
     new_tokens = 50 if smoke else 1000
     torch.manual_seed(0)
-    model = GPT(preset.model_config(65)).to(device).eval()
+    model = ExtendedGPT(preset.model_config(65)).to(device).eval()
     idx = torch.zeros((1, 1), dtype=torch.long, device=device)
     outs, rates = {}, {}
     for use_cache in (False, True, False, True):  # the first pair warms up
@@ -163,7 +165,7 @@ class EvalLog(Callback):
     def __init__(self, stop_at: float | None):
         self.stop_at, self.reached = stop_at, None
 
-    def on_eval(self, trainer: Trainer, step: int, losses: dict[str, float]) -> None:
+    def on_eval(self, trainer: RunningTrainer, step: int, losses: dict[str, float]) -> None:
         seconds = trainer.history.seconds
         train, val = losses["train"], losses["val"]
         print(f"  step {step + 1:5d}: train {train:.4f}, val {val:.4f} at {seconds:7.1f} s", flush=True)
@@ -182,7 +184,7 @@ def train(
     config = dataclasses.replace(preset.train, device=str(device), dtype=dtype or preset.train.dtype,
                                  compile=compile, **changes)  # fmt: skip
     torch.manual_seed(config.seed)
-    model = GPT(preset.model_config(corpus.tokenizer.vocab_size))
+    model = ExtendedGPT(preset.model_config(corpus.tokenizer.vocab_size))
     print(f"train {preset.name}: {model.num_params() / 1e6:.2f}M parameters, {config.max_iters} steps, batch "
           f"{config.batch_size}, dtype {config.dtype} -> {resolve_dtype(device, config.dtype)}, "
           f"compile {compile}", flush=True)  # fmt: skip

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import re
 import sys
 import time
@@ -22,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 import attention_playground as ap
+from attention_playground.tools.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 README_BLOCK = re.compile(r"(<!-- ladder:start -->\n).*?(<!-- ladder:end -->)", re.DOTALL)
@@ -122,16 +120,6 @@ def train_config(steps: int, seed: int) -> ap.TrainConfig:
     )
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def table(results: list[Result]) -> str:
     rows = [
         "| stage | model | parameters | val loss | wall time | the lecture reports |",
@@ -171,11 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = ap.split(ap.encode_corpus(text, tokenizer))
     block_size = ap.get_preset("cpu").model.block_size  # one block for every stage
     config = train_config(args.steps, args.seed)
-    date = time.strftime("%Y-%m-%d", time.gmtime())
-    machine = (
-        f"{cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}, Python {platform.python_version()}, {date}"
-    )
+    machine = describe_machine()
     print(settings_line(config, block_size, machine), flush=True)
 
     # One-time start-up costs (kernels loaded on first use) are paid here, not by the first stage.

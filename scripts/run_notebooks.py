@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import os
-import platform
 import re
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
+
+from attention_playground.tools.machine import describe_machine, today
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -60,28 +58,6 @@ def rewrite_span(text: str, pattern: re.Pattern[str], value: str, where: str) ->
 
 def format_seconds(seconds: float) -> str:
     return f"~{max(1, round(seconds))} s"
-
-
-def cpu_name() -> str:
-    """The CPU's model name and its widest vector instructions (they change the 4th decimal)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
-    return f"{name}, {isa}" if isa else name
-
-
-def machine() -> str:
-    """Where the times were measured, such as '2 threads on AMD EPYC 7B13, AVX2, torch 2.13.0'."""
-    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
-    return f"{threads} threads on {cpu_name()}, torch {metadata.version('torch')}"
 
 
 def notebook_runtime(seconds: float, machine: str) -> str:
@@ -176,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     every = sorted((ROOT / "notebooks").glob("*.ipynb"))
     paths = [p.resolve() for p in args.notebooks] or every
-    where = machine()
+    where = describe_machine(dated=False)  # such as '2 threads on AMD EPYC 7B13, AVX2, torch 2.13.0'
     if not args.check:  # a missing marker fails now, not after minutes of running
         for path in paths:
             rewrite_notebook_cell(opening_cell(nbformat.read(path, as_version=4)).source, 0, where, path.name)
@@ -200,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"checked {len(paths)} notebook(s) with {where}; nothing written")
     elif set(seconds) == {p.stem for p in every}:
-        date = datetime.date.today().isoformat()
-        README.write_text(rewrite_course_table(README.read_text(), seconds, where, date))
+        README.write_text(rewrite_course_table(README.read_text(), seconds, where, today()))
         print(f"README.md: course table run times from this run ({where})")
     else:
         print("README.md not changed: its table holds one run of every notebook; run them all to update it")

@@ -19,27 +19,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 import attention_playground as ap
 from attention_playground.data.tokenizers import characters_per_token
 from attention_playground.nn.sampling import sample_text
-from attention_playground.tools.bench import split_loss
+from attention_playground.tools.machine import describe_machine
 from attention_playground.training.budget import train_for
 from attention_playground.training.config import budget_preset_for
+from attention_playground.training.lecture import whole_split_loss
 from attention_playground.training.runtime.allocator import keep_freed_memory
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ladder import cpu_name  # noqa: E402  # the scripts share it
 
 ROOT = Path(__file__).resolve().parents[1]
 README_BLOCK = re.compile(r"(<!-- tokenizer-race:start -->\n).*?(<!-- tokenizer-race:end -->)", re.DOTALL)
@@ -85,7 +78,7 @@ def race(name: str, text: str, seconds: float, sample_chars: int, seed: int) -> 
         parameters=model.num_params(),
         steps=len(history.step_losses),
         tokens_per_second=history.tokens_per_second,
-        val_per_token=split_loss(best, splits.val, best.block_size, windows=windows),
+        val_per_token=whole_split_loss(best, splits.val, best.block_size, windows=windows),
         chars_per_token=chars_per_token,
         before=before,
         after=sample_text(best, tokenizer, "\n", sample_tokens, 0.8, None, seed),
@@ -113,14 +106,6 @@ def samples(entries: list[Entry]) -> str:
         for when, text in (("untrained", e.before), ("after training", e.after)):
             parts.append(f"**{TITLES[e.name]}, {when}:**\n\n```\n{text.strip(chr(10))}\n```")
     return "\n\n".join(parts)
-
-
-def machine() -> str:
-    date = time.strftime("%Y-%m-%d", time.gmtime())
-    return (
-        f"{cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}, Python {platform.python_version()}, {date}"
-    )
 
 
 ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the README's words
@@ -160,7 +145,7 @@ def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) 
         "val per token: the best checkpoint over its whole val split (the last 10% of the tokens); "
         "val per character = val per token / that split's characters per token; tokens/s: tokens "
         "trained on over the wall time, evaluations included. Samples: 0.8 "
-        f"temperature, about the same number of characters each. Measured on {machine()}.\n\n"
+        f"temperature, about the same number of characters each. Measured on {describe_machine()}.\n\n"
         f"{samples(entries)}\n"
     )
 

@@ -8,23 +8,19 @@ import pytest
 import torch
 
 from attention_playground import PRESETS, ExtendedGPT, GPTConfig
-from attention_playground.tools.bench import (
-    REFERENCE,
-    BenchClock,
-    BenchResult,
+from attention_playground.errors import PlaygroundError
+from attention_playground.tools.bench import BenchResult, run_bench, run_command
+from attention_playground.tools.bench.measure import (
     CacheResult,
-    RunResult,
     flops_per_token,
     linear_weights,
-    main,
     matmul_probe,
-    plan_budget_runs,
-    plan_runs,
-    run_bench,
-    split_loss,
 )
+from attention_playground.tools.bench.report import RunResult
+from attention_playground.tools.bench.schedule import REFERENCE, BenchClock, plan_budget_runs, plan_runs
 from attention_playground.tools.cli import build_parser
 from attention_playground.training.budget import UNBOUNDED
+from attention_playground.training.lecture import whole_split_loss
 from attention_playground.training.trainer import Trainer
 
 
@@ -36,7 +32,7 @@ def test_flops_per_token_of_the_reference_model():
     assert flops_per_token(model) == 6 * n + 12 * 4 * 64 * 128
 
 
-def test_split_loss_is_the_mean_over_back_to_back_windows(small_config):
+def test_whole_split_loss_is_the_mean_over_back_to_back_windows(small_config):
     torch.manual_seed(0)
     model = ExtendedGPT(small_config)
     data = torch.randint(65, (16 * 5 + 3,))  # 5 whole windows of 16, and a remainder it drops
@@ -46,8 +42,8 @@ def test_split_loss_is_the_mean_over_back_to_back_windows(small_config):
     with torch.no_grad():
         _, expected = model.eval()(x, y)
     model.train()
-    assert split_loss(model, data, 16) == pytest.approx(expected.item(), rel=1e-6)
-    assert model.training, "split_loss restores training mode"
+    assert whole_split_loss(model, data, 16) == pytest.approx(expected.item(), rel=1e-6)
+    assert model.training, "whole_split_loss restores training mode"
 
 
 def test_matmul_probe_returns_a_rate():
@@ -124,17 +120,8 @@ def test_bench_is_a_cli_subcommand():
     assert build_parser().parse_args(["bench", "--compile"]).compile
     assert not build_parser().parse_args(["bench"]).compile
     with pytest.raises(SystemExit) as exit_info:
-        main(["--no-such-option"])
+        build_parser().parse_args(["bench", "--no-such-option"])
     assert exit_info.value.code == 2
-
-
-def test_both_bench_command_lines_are_one(capsys):
-    for show_help in (lambda: build_parser().parse_args(["bench", "--help"]), lambda: main(["--help"])):
-        with pytest.raises(SystemExit):
-            show_help()
-    cli_help, module_help = capsys.readouterr().out.split("usage: python -m attention_playground.tools.bench")
-    last = "[--budget MINUTES]"  # the usage lines wrap at different places: compare after them
-    assert cli_help.split(last, 1)[1] == module_help.split(last, 1)[1]
 
 
 def test_the_bench_does_not_import_the_cli():
@@ -190,8 +177,8 @@ def test_bench_budget_trains_both_recipes_for_the_same_time_in_turns(capsys):
     assert results.budget["reference"].model_config == REFERENCE[0]
 
 
-def test_bench_budget_is_off_unless_asked(capsys):
+def test_bench_budget_is_off_unless_asked():
     assert build_parser().parse_args(["bench"]).budget is None
     assert build_parser().parse_args(["bench", "--budget", "5"]).budget == 5.0
-    assert main(["--budget", "0"]) == 1
-    assert "--budget 0: give a positive number of minutes" in capsys.readouterr().err
+    with pytest.raises(PlaygroundError, match="--budget 0: give a positive number of minutes"):
+        run_command(build_parser().parse_args(["bench", "--budget", "0"]))

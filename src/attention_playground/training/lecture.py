@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.batches import Splits, check_long_enough, get_batch
+from ..data.batches import Splits, check_long_enough, get_batch, token_windows
 from ..errors import ConfigError
 from ..nn.base import LanguageModel, evaluating
 from .history import History
@@ -38,6 +38,31 @@ def estimate_loss(
                 losses[k] = loss.item()
             out[split] = losses.mean().item()
     return out
+
+
+@torch.no_grad()
+def whole_split_loss(
+    model: LanguageModel,
+    tokens: torch.Tensor,
+    block_size: int,
+    max_tokens: int | None = None,
+    windows: int = 256,
+) -> float:
+    """The mean next-token loss over a whole split, cut into back-to-back windows of block_size:
+    what estimate_loss samples with random windows, without its sampling noise.
+
+    `windows` at a time (fewer for a large vocabulary: the logits are windows x block_size x V).
+    """
+    tokens = tokens if max_tokens is None else tokens[: max_tokens + 1]
+    n = (len(tokens) - 1) // block_size
+    total = 0.0
+    with evaluating(model):
+        for first in range(0, n, windows):
+            starts = torch.arange(first, min(n, first + windows)) * block_size
+            x, y = token_windows(tokens, starts, block_size)  # (B, T) each
+            _, loss = model(x, y)
+            total += loss.item() * len(starts)
+    return total / n
 
 
 def _check_estimate(data: Splits, block_size: int, eval_iters: int) -> None:

@@ -8,8 +8,9 @@ of the `budget` preset took 100,000 page faults and 287 ms; with freed memory ke
 205 ms (docs/benchmarks.md). The numbers it computes do not change.
 
 The CLI's `train` and `bench`, and the scripts that measure, call keep_freed_memory(); a notebook's
-kernel is left as it is. It changes the whole process and cannot be undone: memory once used
-stays with the process until it exits.
+kernel is left as it is. It changes the whole process for good: memory once used stays with the
+process until it exits, or until trim_freed_memory() hands the free part back (the bench does, so
+that each run's peak memory counts only what that run needs).
 """
 
 from __future__ import annotations
@@ -22,15 +23,31 @@ M_MMAP_MAX = -4
 KEEP_UP_TO = 2**31 - 1  # bytes free at the heap's top before glibc gives any back (mallopt takes an int)
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, where it is glibc (Linux); None elsewhere (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc serve every block from its heap and keep what is freed (Linux with glibc
     only); True if it now does, False where there is no such malloc (macOS, Windows, musl)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_glibc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO) == 1
+
+
+def trim_freed_memory() -> bool:
+    """Hand the heap's freed memory back to the system now (glibc's malloc_trim), whatever
+    keep_freed_memory() set; True if some was handed back, False if none was or there is no glibc."""
+    malloc_trim = getattr(_glibc(), "malloc_trim", None)
+    if malloc_trim is None:
+        return False
+    malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return malloc_trim(0) == 1
