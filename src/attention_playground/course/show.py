@@ -23,7 +23,6 @@ class Source:
         return self.code
 
 
-def show_source(obj: Any) -> Source:
-    """The source of a class or function of the library, ready to display."""
-    code = textwrap.dedent(inspect.getsource(obj))
-    return Source(code)
+def show_source(*objs: Any) -> Source:
+    """The source of classes or functions of the library, one after another, ready to display."""
+    return Source("\n".join(textwrap.dedent(inspect.getsource(obj)) for obj in objs))

@@ -33,43 +33,53 @@ class Tokenizer(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+def distinct_and_sorted(chars: str | list[str]) -> list[str]:
+    """A character vocabulary as a list, or a TokenizerError if it is empty, repeats or is unsorted."""
+    chars = list(chars)
+    if not chars:
+        raise TokenizerError("a character tokenizer needs at least one character")
+    if len(set(chars)) != len(chars) or chars != sorted(chars):
+        raise TokenizerError("the vocabulary must be distinct characters in sorted order")
+    return chars
+
+
+def unknown_character(text: str, stoi: dict[str, int]) -> TokenizerError:
+    """The error for the first character of `text` that `stoi` lacks: which one, and where."""
+    position, ch = next((i, ch) for i, ch in enumerate(text) if ch not in stoi)
+    return TokenizerError(
+        f"character {ch!r} (U+{ord(ch):04X}) at position {position} is not in this tokenizer's "
+        f"vocabulary of {len(stoi)} characters: remove it from the text, or build the tokenizer "
+        "from a text that has it"
+    )
+
+
 class CharTokenizer:
     """One token per distinct character of the text it was built from, in sorted order."""
 
     name = "char"
 
     def __init__(self, chars: str | list[str]):
-        chars = list(chars)
-        if not chars:
-            raise TokenizerError("a character tokenizer needs at least one character")
-        if len(set(chars)) != len(chars) or chars != sorted(chars):
-            raise TokenizerError("the vocabulary must be distinct characters in sorted order")
-        self.chars = chars
-        self.stoi = {ch: i for i, ch in enumerate(chars)}
-        self.itos = dict(enumerate(chars))
+        self.chars = distinct_and_sorted(chars)  # the vocabulary: each character once, in order
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}  # string to integer
+        self.itos = dict(enumerate(self.chars))  # integer to string
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
-        return cls(sorted(set(text)))
+        return cls(sorted(set(text)))  # every character the text uses
 
     @property
     def vocab_size(self) -> int:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
+        """Text -> one id per character; a character outside the vocabulary is a TokenizerError."""
         try:
             return [self.stoi[ch] for ch in text]
         except KeyError:
-            for position, ch in enumerate(text):
-                if ch not in self.stoi:
-                    raise TokenizerError(
-                        f"character {ch!r} (U+{ord(ch):04X}) at position {position} is not in "
-                        f"this tokenizer's vocabulary of {self.vocab_size} characters: "
-                        "remove it from the text, or build the tokenizer from a text that has it"
-                    ) from None
-            raise
+            raise unknown_character(text, self.stoi) from None
 
     def decode(self, ids: list[int]) -> str:
+        """Ids -> the text they stand for; an id outside the vocabulary is a TokenizerError."""
         try:
             return "".join(self.itos[int(i)] for i in ids)
         except KeyError as error:
