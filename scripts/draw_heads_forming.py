@@ -22,7 +22,7 @@ from matplotlib.animation import PillowWriter  # noqa: E402
 
 import attention_playground as ap  # noqa: E402
 from attention_playground.course import experiments as experiments  # noqa: E402
-from attention_playground.viz.plots import draw_heads_forming  # noqa: E402
+from attention_playground.viz.training_plots import draw_heads_forming  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 1_000_000  # a README image: keep it light

@@ -280,16 +280,17 @@ def defined_names(module) -> set[str]:
 def test_viz_is_a_facade_over_numbers_then_plots_then_widgets():
     from attention_playground import viz
     from attention_playground.analysis import attention_maps as analysis
-    from attention_playground.viz import explorers as explorers
-    from attention_playground.viz import plots as plots
+    from attention_playground.viz import explorers, head_views, heatmaps, training_plots
 
+    plots = (heatmaps, head_views, training_plots)
     assert defined_names(viz) == {"__all__"}, "viz only re-exports"
     for name in viz.__all__:
-        homes = [m for m in (analysis, plots, explorers) if name in defined_names(m)]
+        homes = [m for m in (analysis, *plots, explorers) if name in defined_names(m)]
         assert len(homes) == 1, f"viz.{name} is defined in exactly one module, not {homes}"
         assert getattr(viz, name) is getattr(homes[0], name)
-    public = {n for m in (analysis, plots, explorers) for n in defined_names(m) if not n.startswith("_")}
-    assert public == set(viz.__all__), "every public name of the three modules is viz.<name>"
-    assert {"plots", "explorers"}.isdisjoint(imported_siblings(analysis)), "numbers draw nothing"
-    assert "explorers" not in imported_siblings(plots), "plots know no widgets"
+    public = {n for m in (analysis, *plots, explorers) for n in defined_names(m) if not n.startswith("_")}
+    assert public <= set(viz.__all__), "every public name of the numbers, plots and widgets is viz.<name>"
+    siblings = {"heatmaps", "head_views", "training_plots", "explorers"}
+    assert siblings.isdisjoint(imported_siblings(analysis)), "numbers draw nothing"
+    assert all("explorers" not in imported_siblings(m) for m in plots), "plots know no widgets"
     assert "matplotlib" not in Path(analysis.__file__).read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
 """The notebooks' one import for pictures: `from attention_playground import viz`, then `viz.X`.
 
-The code lives in three modules, each depending only on the ones before it:
-analysis.py (the numbers) <- plots.py (matplotlib figures) <- explorers.py (ipywidgets sliders).
+The numbers come from analysis/; the pictures from heatmaps.py, head_views.py and training_plots.py
+(matplotlib figures); explorers.py puts ipywidgets sliders on them.
 """
 
 from ..analysis.attention_maps import (
@@ -23,27 +23,31 @@ from .explorers import (
     cross_attention_explorer,
     softmax_explorer,
 )
-from .plots import (
-    MASKED_COLOR,
-    draw_attention,
-    draw_heads_forming,
-    draw_query_bars,
-    draw_step_marker,
-    figure_png,
+from .head_views import (
     plot_alignment,
-    plot_attention,
     plot_head_scores,
     plot_head_view,
+    plot_next_token,
+    plot_prompt_heads,
+    prompt_heads_title,
+)
+from .heatmaps import (
+    MASKED_COLOR,
+    draw_attention,
+    draw_query_bars,
+    figure_png,
+    plot_attention,
     plot_heads,
+    plot_softmax_scales,
+)
+from .training_plots import (
+    draw_heads_forming,
+    draw_step_marker,
     plot_heads_forming,
     plot_loss_curves,
-    plot_next_token,
     plot_pattern_over_training,
     plot_phase_change,
-    plot_prompt_heads,
-    plot_softmax_scales,
     plot_training_curves,
-    prompt_heads_title,
 )
 
 __all__ = [

@@ -29,14 +29,15 @@ from ..data.tokenizers import Tokenizer, token_labels
 from ..errors import PlaygroundError
 from ..nn.base import LanguageModel
 from ..training.history import History
-from .plots import (
-    figure_png,
+from .head_views import (
     plot_head_view,
-    plot_heads_forming,
     plot_next_token,
     plot_prompt_heads,
-    plot_softmax_scales,
     prompt_heads_title,
+)
+from .heatmaps import figure_png, plot_softmax_scales
+from .training_plots import (
+    plot_heads_forming,
 )
 
 if TYPE_CHECKING:
