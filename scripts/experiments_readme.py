@@ -30,7 +30,7 @@ GIF = (
 README_BLOCK = re.compile(r"(<!-- ablations:start -->\n).*?(<!-- ablations:end -->)", re.DOTALL)
 
 
-def induction_paragraph(run: ex.InductionRun) -> str:
+def induction_paragraph(run: ex.InductionResult) -> str:
     config, changes = run.config, ex.phase_change(run)
     repeat = run.series("repeat_loss")
     h1, h0 = run.induction_head(), run.previous_head()
@@ -52,7 +52,7 @@ def induction_paragraph(run: ex.InductionRun) -> str:
     )
 
 
-def block(runs: list[ex.AblationRun], run: ex.InductionRun, machine: str) -> str:
+def block(runs: list[ex.AblationResult], run: ex.InductionResult, machine: str) -> str:
     base, train = runs[0].config, ex.BASE_TRAIN
     settings = (
         f"Tiny Shakespeare, characters; every row: seed {train.seed}, {base.n_layer} layers of {base.n_head} "

@@ -16,7 +16,7 @@ from attention_playground.tools.bench.measure import (
     linear_weights,
     matmul_probe,
 )
-from attention_playground.tools.bench.report import RunResult
+from attention_playground.tools.bench.report import ContenderResult
 from attention_playground.tools.bench.schedule import REFERENCE, BenchClock, plan_budget_runs, plan_runs
 from attention_playground.tools.cli import build_parser
 from attention_playground.training.budget import UNBOUNDED
@@ -61,7 +61,7 @@ def test_quick_bench_prints_every_column(capsys):
     assert isinstance(results, BenchResult) and len(results.probes) >= 2
     assert list(results.runs) == ["reference", "cpu preset"]
     for run in results.runs.values():
-        assert isinstance(run, RunResult)
+        assert isinstance(run, ContenderResult)
         assert run.steps == 2 and run.eval_steps == [0, 1] and len(run.val_loss) == 2
         assert run.val == run.val_loss[-1] and run.ms_per_step > 0
         assert run.mfu == run.gflops / results.probe_gflops

@@ -139,7 +139,7 @@ def test_letters_tokenizer():
 
 def test_history_alone_fills_a_table_row():
     history = History(step_losses=[3.0], eval_steps=[0], train_loss=[2.0], val_loss=[2.5], seconds=1.0)
-    run = ex.AblationRun("x", TINY, None, history, None, 32)  # type: ignore[arg-type]
+    run = ex.AblationResult("x", TINY, None, history, None, 32)  # type: ignore[arg-type]
     assert ex.ablation_table([run]).splitlines()[2] == (
         "| x | 2.500 | +0.000 | +0.500 | n/a (learned: no row past T=16) | 1 s |"
     )

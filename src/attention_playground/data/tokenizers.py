@@ -17,7 +17,7 @@ from ..errors import TokenizerError
 class Tokenizer(Protocol):
     """What the library asks of a tokenizer; CharTokenizer, GPT2Tokenizer and CompactGPT2Tokenizer keep it."""
 
-    name: str  # "char" or "gpt2" (the family; to_dict()["kind"] says which one a checkpoint rebuilds)
+    name: str  # what get_tokenizer and --tokenizer call it: "char", "gpt2" (compact) or "gpt2-full"
 
     @property
     def vocab_size(self) -> int: ...
@@ -111,7 +111,7 @@ class CharTokenizer:
 class GPT2Tokenizer:
     """tiktoken's `gpt2` byte-pair encoding: 50,257 tokens, any text encodes."""
 
-    name = "gpt2"
+    name = "gpt2-full"
 
     def __init__(self) -> None:
         import tiktoken
@@ -247,7 +247,7 @@ def get_tokenizer(name: str, text: str | None = None) -> Tokenizer:
 
 def tokenizer_choice(tokenizer: Tokenizer) -> str:
     """The name get_tokenizer (and --tokenizer) knows `tokenizer` by: char, gpt2 or gpt2-full."""
-    return "gpt2-full" if isinstance(tokenizer, GPT2Tokenizer) else tokenizer.name
+    return tokenizer.name
 
 
 def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:

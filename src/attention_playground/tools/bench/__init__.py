@@ -34,13 +34,13 @@ from ...errors import PlaygroundError
 from .measure import kv_cache_results
 from .report import (
     BenchResult,
-    RunResult,
+    ContenderResult,
+    contender_result,
     print_budget_section,
     print_header,
     print_kv_cache_table,
     print_training_table,
     print_val_by_step,
-    run_result,
     time_ratio,
 )
 from .schedule import TARGET_VAL_LOSS, plan_budget_runs, plan_runs, train_interleaved
@@ -58,14 +58,14 @@ def run_budget(
     slice_seconds: float,
     eval_iters: int | None,
     out: Callable[[str], None],
-) -> dict[str, RunResult]:
+) -> dict[str, ContenderResult]:
     """--budget: the reference and the budget preset, `seconds` of their own time each, in turns."""
     out("")
     out(f"--budget: the reference recipe and the budget preset, {seconds / 60:g} minutes of wall time each")
     runs = plan_budget_runs(vocab_size, seconds, eval_iters=eval_iters)
     probes = train_interleaved(runs, splits, probe_sizes, slice_seconds, out)
     probe_gflops = statistics.median(probes)
-    results = {run.name: run_result(run, probe_gflops, splits.val, val_tokens) for run in runs}
+    results = {run.name: contender_result(run, probe_gflops, splits.val, val_tokens) for run in runs}
     print_budget_section(results, seconds, probe_gflops, out)
     return results
 
@@ -102,7 +102,7 @@ def run_bench(
     print_header(quick, compile, out)
     probes = train_interleaved(runs, corpus.splits, probe_sizes, slice_seconds, out)
     probe_gflops = statistics.median(probes)
-    results = {run.name: run_result(run, probe_gflops, corpus.splits.val, val_tokens) for run in runs}
+    results = {run.name: contender_result(run, probe_gflops, corpus.splits.val, val_tokens) for run in runs}
     print_training_table(results, probes, probe_sizes, out)
     ratio = time_ratio(results["reference"], results["cpu preset"])
     print_val_by_step(results, ratio, out)

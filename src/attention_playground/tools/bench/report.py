@@ -14,11 +14,11 @@ from ...training.config import TrainConfig
 from ...training.lecture import whole_split_loss
 from ...training.runtime.precision import cpu_has_fast_bf16, resolve_dtype
 from .measure import CacheResult, flops_per_token, peak_rss_mb
-from .schedule import TARGET_VAL_LOSS, Run, model_shape
+from .schedule import TARGET_VAL_LOSS, Contender, model_shape
 
 
 @dataclass
-class RunResult:
+class ContenderResult:
     """One training run's figures: a row of the training table and a column of the val-by-step one."""
 
     model_config: GPTConfig
@@ -45,15 +45,15 @@ class BenchResult:
 
     probe_gflops: float  # the median matmul probe
     probes: list[float]  # every probe, GFLOP/s
-    runs: dict[str, RunResult]  # "reference", "cpu preset"
+    runs: dict[str, ContenderResult]  # "reference", "cpu preset"
     kv_cache: dict[str, CacheResult]  # "lecture-sized (untrained)", "cpu preset (trained)"
     time_ratio: float | None  # the cpu preset's time to TARGET_VAL_LOSS over the reference's
     seconds: float  # the whole bench
-    budget: dict[str, RunResult] | None = None  # --budget: "reference", "budget preset"
+    budget: dict[str, ContenderResult] | None = None  # --budget: "reference", "budget preset"
     budget_seconds: float | None = None  # each budget run's own wall time allowed
 
 
-def first_reaching(run: Run, target: float) -> tuple[int, float] | None:
+def first_reaching(run: Contender, target: float) -> tuple[int, float] | None:
     """(steps, seconds) at the first evaluation with val loss <= target, if any."""
     h = run.trainer.history
     for step, val, seconds in zip(h.eval_steps, h.val_loss, run.clock.eval_seconds, strict=True):
@@ -62,13 +62,15 @@ def first_reaching(run: Run, target: float) -> tuple[int, float] | None:
     return None
 
 
-def run_result(run: Run, probe_gflops: float, val_data: torch.Tensor, val_tokens: int | None) -> RunResult:
+def contender_result(
+    run: Contender, probe_gflops: float, val_data: torch.Tensor, val_tokens: int | None
+) -> ContenderResult:
     """A finished run's figures; its full-split val loss is computed here, outside its wall time."""
     h, t = run.trainer.history, run.train_config
     ms = statistics.median(run.clock.step_seconds) * 1e3
     tokens_per_s = t.batch_size * run.model_config.block_size / (ms / 1e3)
     gflops = flops_per_token(run.model) * tokens_per_s / 1e9
-    return RunResult(
+    return ContenderResult(
         model_config=run.model_config,
         train_config=t,
         params=run.model.num_params(),
@@ -88,12 +90,12 @@ def run_result(run: Run, probe_gflops: float, val_data: torch.Tensor, val_tokens
     )
 
 
-def reference_seconds(reference: RunResult) -> float:
+def reference_seconds(reference: ContenderResult) -> float:
     """The reference's time to TARGET_VAL_LOSS, or its whole run's where it did not reach it."""
     return reference.reached[1] if reference.reached else reference.seconds
 
 
-def time_ratio(reference: RunResult, cpu: RunResult) -> float | None:
+def time_ratio(reference: ContenderResult, cpu: ContenderResult) -> float | None:
     """The cpu preset's time to TARGET_VAL_LOSS over reference_seconds; None where it did not reach it."""
     return None if cpu.reached is None else cpu.reached[1] / reference_seconds(reference)
 
@@ -127,7 +129,10 @@ def print_header(quick: bool, compile: bool, out: Callable[[str], None]) -> None
 
 
 def print_training_table(
-    runs: dict[str, RunResult], probes: list[float], probe_sizes: Sequence[int], out: Callable[[str], None]
+    runs: dict[str, ContenderResult],
+    probes: list[float],
+    probe_sizes: Sequence[int],
+    out: Callable[[str], None],
 ) -> None:
     out("")
     out(
@@ -160,7 +165,9 @@ def print_training_table(
     )
 
 
-def print_val_by_step(runs: dict[str, RunResult], ratio: float | None, out: Callable[[str], None]) -> None:
+def print_val_by_step(
+    runs: dict[str, ContenderResult], ratio: float | None, out: Callable[[str], None]
+) -> None:
     out("")
     out("val loss at each evaluation (seconds of the run so far, its evaluations included)")
     by_step: dict[int, dict[str, str]] = {}
@@ -197,7 +204,7 @@ def print_kv_cache_table(
 
 
 def print_budget_section(
-    runs: dict[str, RunResult], seconds: float, probe_gflops: float, out: Callable[[str], None]
+    runs: dict[str, ContenderResult], seconds: float, probe_gflops: float, out: Callable[[str], None]
 ) -> None:
     """The --budget runs: one row each, their val at each evaluation, and the line that compares them."""
     out("")

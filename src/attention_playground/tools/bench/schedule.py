@@ -63,7 +63,9 @@ class BenchClock(Callback):
 
 
 @dataclass
-class Run:
+class Contender:
+    """One recipe of the bench: its model and Trainer, trained in slices, in turns with the others."""
+
     name: str
     model_config: GPTConfig
     train_config: TrainConfig
@@ -103,7 +105,7 @@ class Run:
             self.rss_peak = memory_window_peak()
 
 
-def plan_runs(vocab_size: int, *, quick: bool, compile: bool, steps: int | None) -> list[Run]:
+def plan_runs(vocab_size: int, *, quick: bool, compile: bool, steps: int | None) -> list[Contender]:
     """The reference and the cpu preset, stopped where --quick or `steps` say (schedules unchanged)."""
     cpu = PRESETS["cpu"]
     recipes = [
@@ -118,11 +120,11 @@ def plan_runs(vocab_size: int, *, quick: bool, compile: bool, steps: int | None)
             train_config = dataclasses.replace(train_config, eval_interval=max(1, stop_at // 2))
         if compile:
             train_config = dataclasses.replace(train_config, compile=True)
-        runs.append(Run(name, model_config, train_config, stop_at))
+        runs.append(Contender(name, model_config, train_config, stop_at))
     return runs
 
 
-def plan_budget_runs(vocab_size: int, seconds: float, *, eval_iters: int | None = None) -> list[Run]:
+def plan_budget_runs(vocab_size: int, seconds: float, *, eval_iters: int | None = None) -> list[Contender]:
     """The reference recipe and the budget preset, `seconds` of their own time each (--budget)."""
     budget = PRESETS["budget"]
     recipes = [
@@ -133,11 +135,11 @@ def plan_budget_runs(vocab_size: int, seconds: float, *, eval_iters: int | None 
     for name, model_config, train_config in recipes:
         if eval_iters is not None:
             train_config = dataclasses.replace(train_config, eval_iters=eval_iters)
-        runs.append(Run(name, model_config, train_config, UNBOUNDED, budget_seconds=seconds))
+        runs.append(Contender(name, model_config, train_config, UNBOUNDED, budget_seconds=seconds))
     return runs
 
 
-def interleave(runs: list[Run], probe: Callable[[], None], probe_every: float) -> None:
+def interleave(runs: list[Contender], probe: Callable[[], None], probe_every: float) -> None:
     """Advance the run that has used the least time, a slice at a time, until all are done."""
     since_probe = 0.0
     while waiting := [r for r in runs if not r.done]:
@@ -158,7 +160,7 @@ def warm_up(splits: Splits) -> None:
 
 
 def train_interleaved(
-    runs: list[Run],
+    runs: list[Contender],
     splits: Splits,
     probe_sizes: Sequence[int],
     slice_seconds: float,
@@ -200,7 +202,7 @@ def _optimizer(t: TrainConfig) -> str:
     return "Muon (blocks' matrices) + AdamW" if t.optimizer == "muon" else "AdamW"
 
 
-def describe(run: Run) -> str:
+def describe(run: Contender) -> str:
     """A started run's recipe in one line: its model, optimizer and schedule, and how it is evaluated."""
     t = run.train_config
     if run.budget is not None:
