@@ -80,11 +80,9 @@ def plot_head_view(view: HeadView, width: float = 10.0, title: bool = True) -> F
     )  # the same in all 3
     masked_title = "after the causal mask (future: −∞)" if view.causal else "no mask: every key is read"
     _draw_three_heatmaps((raw_ax, masked_ax, weights_ax), view, limit, masked_title, heatmap_args)
-    scores_bar = fig.add_axes(rect(xs[1] + side + 0.1, heat_y + 0.1 * side, 0.12, 0.8 * side))
-    weights_bar = fig.add_axes(rect(xs[2] + side + 0.1, heat_y + 0.1 * side, 0.12, 0.8 * side))
-    fig.colorbar(masked_ax.images[0], cax=scores_bar).set_label("score", fontsize=8)
-    fig.colorbar(weights_ax.images[0], cax=weights_bar).set_label("weight", fontsize=8)
-    for bar in (scores_bar, weights_bar):
+    for x, ax, name in ((xs[1], masked_ax, "score"), (xs[2], weights_ax, "weight")):  # the colour scales
+        bar = fig.add_axes(rect(x + side + 0.1, heat_y + 0.1 * side, 0.12, 0.8 * side))
+        fig.colorbar(ax.images[0], cax=bar).set_label(name, fontsize=8)
         bar.tick_params(labelsize=7)
     top_positions = [position for position, _, _ in view.top]
     bar_labels, bar_fontsize = thin_labels(key_labels, width - left - 0.3, keep=keep)

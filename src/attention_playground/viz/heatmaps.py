@@ -51,18 +51,7 @@ def draw_attention(
     shown = weights.masked_fill(~torch.isfinite(weights), float("nan"))  # -inf drawn in MASKED_COLOR
     colormap = plt.get_cmap(cmap).with_extremes(bad=MASKED_COLOR)
     ax.imshow(shown.numpy(), cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    if labels is not None:
-        keys = labels if key_labels is None else key_labels
-        rotation = 90 if max((len(label) for label in keys), default=0) > 1 else 0  # one char: upright
-        x_ticks = [(i, label) for i, label in enumerate(keys[-Tk:]) if label]  # "" means no tick
-        y_ticks = [(i, label) for i, label in enumerate(labels[-Tq:]) if label]
-        ax.set_xticks(
-            [i for i, _ in x_ticks], [lab for _, lab in x_ticks], rotation=rotation, fontsize=fontsize
-        )
-        ax.set_yticks([i for i, _ in y_ticks], [lab for _, lab in y_ticks], fontsize=fontsize)
-    else:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    _token_ticks(ax, labels, key_labels, Tq, Tk, fontsize)
     if annotate and Tq * Tk <= 144 and finite.numel():
         for i in range(Tq):
             for j in range(Tk):
@@ -80,6 +69,27 @@ def draw_attention(
         ax.set_title(title, fontsize=10)
     ax.set_xlabel("key (read from)", fontsize=8)
     ax.set_ylabel("query (reads)", fontsize=8)
+
+
+def _token_ticks(
+    ax: Axes,
+    labels: Sequence[str] | None,
+    key_labels: Sequence[str] | None,
+    Tq: int,
+    Tk: int,
+    fontsize: float,
+) -> None:
+    """The queries' labels down the side, the keys' along the bottom (the queries' own by default)."""
+    if labels is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    keys = labels if key_labels is None else key_labels
+    rotation = 90 if max((len(label) for label in keys), default=0) > 1 else 0  # one char: upright
+    x_ticks = [(i, label) for i, label in enumerate(keys[-Tk:]) if label]  # "" means no tick
+    y_ticks = [(i, label) for i, label in enumerate(labels[-Tq:]) if label]
+    ax.set_xticks([i for i, _ in x_ticks], [lab for _, lab in x_ticks], rotation=rotation, fontsize=fontsize)
+    ax.set_yticks([i for i, _ in y_ticks], [lab for _, lab in y_ticks], fontsize=fontsize)
 
 
 def plot_attention(
