@@ -1,115 +1,128 @@
-"""Train notebook 08's ablation table and induction heads, and write both into the README.
+"""Copy notebook 08's ablation table and induction-head figures, as saved, into the README.
 
-    python scripts/experiments_readme.py            # about 2 minutes on 2 CPU cores
-    python scripts/experiments_readme.py --no-write # print what it would write
+    python scripts/experiments_readme.py            # rewrite README.md's block from the saved notebook
+    python scripts/experiments_readme.py --check    # exit 1 if the README's block differs from it
 
-The same library calls, seeds and budgets as notebooks/08_experiments.ipynb (experiments.py):
-every ablation row, the two dropout rows, and the attention-only model on repeated random letters.
-What it measured goes into README.md between `<!-- ablations:start -->` and `<!-- ablations:end -->`,
-with the machine it ran on. Nothing in that block is typed by hand. The GIF the block shows is
-drawn by scripts/draw_heads_forming.py.
+The README shows what notebooks/08_experiments.ipynb printed, not a second run of its experiments: the
+block between `<!-- ablations:start -->` and `<!-- ablations:end -->` holds the notebook's saved
+ablation table (its first Markdown table that starts `| variant |`), the settings every row shares
+(read from the library's `experiments.BASE_MODEL` and `BASE_TRAIN`, which the notebook trains), and
+the output of the notebook's phase-change cell (the one that calls `ex.phase_change`). Nothing in the
+block is typed by hand. scripts/run_notebooks.py calls this after it saves notebook 08, and
+tests/test_docs.py fails while the two disagree.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import re
-import time
+import sys
 from pathlib import Path
 
-import attention_playground as ap
-from attention_playground.course import experiments as ex
-from attention_playground.tools.machine import describe_machine
-
 ROOT = Path(__file__).resolve().parents[1]
-GIF = (
-    "![Attention heads forming while a small GPT trains: every head's attention on a line of Romeo "
-    "and Juliet at each evaluation, above the loss curve](images/heads_forming.gif)"
-)
+NOTEBOOK = ROOT / "notebooks" / "08_experiments.ipynb"
+README = ROOT / "README.md"
 README_BLOCK = re.compile(r"(<!-- ablations:start -->\n).*?(<!-- ablations:end -->)", re.DOTALL)
+TABLE_START = "| variant |"
+PHASE_CHANGE_CALL = "ex.phase_change("
 
 
-def induction_paragraph(run: ex.InductionResult) -> str:
-    config, changes = run.config, ex.phase_change(run)
-    repeat = run.series("repeat_loss")
-    h1, h0 = run.induction_head(), run.previous_head()
-    induction, previous = run.series("induction")[:, h1], run.series("previous")[:, h0]
+def _text(output: dict, mime: str) -> str:
+    """An output's text: a stream's, or one MIME type of a display or a result."""
+    value = (
+        output.get("text", "")
+        if output.get("output_type") == "stream"
+        else output.get("data", {}).get(mime, "")
+    )
+    return "".join(value) if isinstance(value, list) else value
+
+
+def saved_outputs(notebook: dict) -> tuple[str, str]:
+    """(the ablation table, the phase-change cell's printed lines), as the notebook saved them."""
+    table = printed = None
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for output in cell.get("outputs", []):
+            markdown = _text(output, "text/markdown").strip()
+            if table is None and markdown.startswith(TABLE_START):
+                table = markdown
+        if printed is None and PHASE_CHANGE_CALL in "".join(cell["source"]):
+            streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+            printed = "".join(_text(o, "text/plain") for o in streams).strip()
+    if table is None:
+        raise ValueError(
+            f"{NOTEBOOK.name} holds no saved Markdown table starting {TABLE_START!r}: run it first"
+        )
+    if not printed:
+        raise ValueError(f"{NOTEBOOK.name}: the cell that calls {PHASE_CHANGE_CALL}...) has no saved output")
+    return table, printed
+
+
+def settings() -> str:
+    """What every row shares, from the configs notebook 08 trains (experiments.BASE_MODEL, BASE_TRAIN)."""
+    from attention_playground.course import experiments as ex
+
+    model, train = ex.BASE_MODEL, ex.BASE_TRAIN
     return (
-        f"**Induction heads, a phase change.** A 2-layer attention-only GPT ({config.n_head} heads, "
-        f"{config.n_embd} channels) trained {config.max_iters:,} steps ({run.seconds:.0f} s) on "
-        f"{config.half} random letters of {config.vocab_size} followed by the same letters again (copies "
-        f"of {config.shortest} to {config.half}, so only content finds them). The loss on the copy falls "
-        f"slowly for a few hundred steps (a bag of the letters seen), then suddenly: from {repeat[0]:.2f} "
-        f"(ln {config.vocab_size} = {math.log(config.vocab_size):.2f}) to {repeat[-1]:.2f}, halfway down "
-        f"at step "
-        f"{changes['loss on the copy, halfway down']}. At the same steps the induction score of layer 1 "
-        f"head {h1} (its weight on the letter after the current letter's earlier occurrence) rises from "
-        f"{induction[0]:.2f} to {induction[-1]:.2f}, crossing half its final value at step "
-        f"{changes['induction score, half its final']}, and the previous-token score of layer 0 head {h0} "
-        f"rises from {previous[0]:.2f} to {previous[-1]:.2f} (half its final value at step "
-        f"{changes['previous-token score, half its final']}): the two heads of the circuit form together."
-    )
-
-
-def block(runs: list[ex.AblationResult], run: ex.InductionResult, machine: str) -> str:
-    base, train = runs[0].config, ex.BASE_TRAIN
-    settings = (
-        f"Tiny Shakespeare, characters; every row: seed {train.seed}, {base.n_layer} layers of {base.n_head} "
-        f"heads, {base.n_embd} channels, block {base.block_size}, batch {train.batch_size}, "
+        f"Tiny Shakespeare, characters; every row: seed {train.seed}, {model.n_layer} layers of "
+        f"{model.n_head} heads, {model.n_embd} channels, block {model.block_size}, batch {train.batch_size}, "
         f"{train.max_iters} steps, learning rate {train.learning_rate:g} (warmup {train.warmup}, cosine to "
-        f"{train.min_lr:g}); val loss = mean over {train.eval_iters} validation batches after the last step; "
-        f"the T={runs[0].long_block_size} column evaluates the same models on windows twice as long. "
-        f"Measured on {machine}."
+        f"{train.min_lr:g}); val loss = mean over {train.eval_iters} validation batches after the last "
+        f"step; the T={2 * model.block_size} column evaluates the same models on windows twice as long."
     )
-    return f"""### Take a part away, and watch heads form (notebook 08)
 
-Each row trains the same small GPT with one `GPTConfig` switch changed, with one seed and one
-budget; written by `python scripts/experiments_readme.py`, not by hand.
 
-{ex.ablation_table(runs)}
+def block(notebook: dict) -> str:
+    """The README's block: the saved table, the shared settings, the saved phase-change lines."""
+    table, printed = saved_outputs(notebook)
+    return (
+        f"{table}\n\n{settings()} Copied from notebook 08's saved output by "
+        "`python scripts/experiments_readme.py`.\n\n"
+        f"The induction model, as notebook 08 printed it:\n\n```\n{printed}\n```\n"
+    )
 
-{settings}
 
-{induction_paragraph(run)}
+def rewrite(readme: str, notebook: dict) -> str:
+    """`readme` with its ablations block replaced by block(notebook); ValueError without one block."""
+    new, count = README_BLOCK.subn(lambda m: m[1] + block(notebook) + m[2], readme)
+    if count != 1:
+        raise ValueError(f"README.md: expected one <!-- ablations:start --> block, found {count}")
+    return new
 
-{GIF}
 
-*Heads forming* (`scripts/draw_heads_forming.py`, notebook 08 section 3): every head of notebook
-07's small GPT on one line of Romeo and Juliet, at each evaluation while it trains; each title
-gives the head's weight on the previous character.
-"""
+def write(readme_path: Path = README, notebook_path: Path = NOTEBOOK) -> bool:
+    """Rewrite the README's block from the saved notebook; True where that changed the file."""
+    old = readme_path.read_text(encoding="utf-8")
+    new = rewrite(old, json.loads(notebook_path.read_text(encoding="utf-8")))
+    if new != old:
+        readme_path.write_text(new, encoding="utf-8")
+    return new != old
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--no-write", action="store_true", help="print the block, write nothing")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the block is stale")
     args = parser.parse_args(argv)
-
-    text = ap.load_text("tinyshakespeare")
-    tokenizer = ap.CharTokenizer.from_text(text)
-    splits = ap.split(ap.encode_corpus(text, tokenizer))
-    machine = describe_machine()
-    began = time.perf_counter()
-    runs = ex.run_ablations(splits) + ex.run_dropout_ablations(splits)
-    print(ex.ablation_table(runs), flush=True)
-    induction = ex.train_induction()
-    print(induction_paragraph(induction), flush=True)
-    print(f"total {time.perf_counter() - began:.0f} s")
-    text_block = block(runs, induction, machine)
-    if args.no_write:
-        print(text_block)
-        return 0
-    old = args.readme.read_text(encoding="utf-8")
-    new, count = README_BLOCK.subn(lambda m: m[1] + text_block + m[2], old)
-    if count != 1:
-        print(f"{args.readme} has no <!-- ablations:start --> ... <!-- ablations:end --> block: not written")
+    try:
+        if args.check:
+            old = args.readme.read_text(encoding="utf-8")
+            stale = rewrite(old, json.loads(args.notebook.read_text(encoding="utf-8"))) != old
+            print(
+                f"{args.readme.name}: the ablations block {'differs from' if stale else 'is'} notebook 08's"
+            )
+            return int(stale)
+        changed = write(args.readme, args.notebook)
+    except ValueError as error:
+        print(f"experiments_readme.py: {error}", file=sys.stderr)
         return 1
-    args.readme.write_text(new, encoding="utf-8")
-    print(f"updated {args.readme.name}")
+    state = "rewritten from" if changed else "unchanged: it already is"
+    print(f"{args.readme.name}: the ablations block {state} {args.notebook.name}'s saved output")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 15: what this project's GPU path does on a real GPU, measured, in one report.
+# The GPU check: what this project's GPU path does on a real GPU, measured, in one report.
 #
 #   scripts/gpu_check.sh [REPORT]              on a machine with a CUDA GPU: under 8 minutes
 #   scripts/gpu_check.sh --cpu-smoke [REPORT]  on any machine, in seconds: the cheap parts only

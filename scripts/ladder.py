@@ -208,9 +208,8 @@ reports" is read off the video for orientation: it trained on a GPU with its own
 up to the LayerNorm stage, then the 10.8M-parameter model with block 256 and dropout 0.2 for 5,000
 steps), so its column is not comparable number for number.
 
-These runs are short, and longer training changes the gaps between the stages: the parameter cells
-of notebooks 04 and 05 say what five times as many steps give for the first four (with their
-block of 32).
+These runs are short, and longer training changes the gaps between the stages. The README shows
+this table between `<!-- ladder:start -->` and `<!-- ladder:end -->`; the script rewrites both.
 """
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

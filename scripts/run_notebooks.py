@@ -2,7 +2,8 @@
 
     scripts/run_notebooks.sh [NB ...]          run them and save them in place, with outputs, as nbval
                                                expects; write each one's run time into its opening cell,
-                                               and, when every notebook ran, into README.md's course table
+                                               and, when every notebook ran, into README.md's course table;
+                                               after notebook 08, copy its ablation table into README.md
     scripts/run_notebooks.sh --check [NB ...]  run them and fail on any error; write nothing, only print
                                                the times
 
@@ -11,7 +12,9 @@ kernel's start, every cell, the kernel's shutdown) with the thread count of OMP_
 CI). It goes between `<!-- runtime -->` and `<!-- /runtime -->` in the notebook's first cell, and in
 the README's row for that notebook between `<!-- course-map:start -->` and `<!-- course-map:end -->`,
 with the machine between `<!-- runtime-machine -->` and `<!-- /runtime-machine -->`. Nobody types
-these numbers: markdown cells are not compared by nbval, so rewriting them changes no test.
+these numbers: markdown cells are not compared by nbval, so rewriting them changes no test. Once
+notebook 08 is saved, scripts/experiments_readme.py copies its ablation table and induction-head
+figures into README.md (`<!-- ablations:start -->`), so the README shows the saved run.
 
 A saved notebook shows what a fresh clone shows. Notebook 07 opens a checkpoint you trained yourself
 (runs/cpu-char/ckpt.pt) where there is one, so while the notebooks run and are saved, such a file is
@@ -35,6 +38,7 @@ COURSE_MAP = re.compile(r"<!-- course-map:start -->\n.*?<!-- course-map:end -->"
 RUNNER = "`scripts/run_notebooks.sh`"
 LOCAL_RUNS = ("runs/cpu-char/ckpt.pt",)  # what a notebook opens if you trained it (07's section 6)
 ASIDE = ".set-aside-by-run_notebooks"
+ABLATIONS_NOTEBOOK = "08_experiments"  # its saved table is the README's (scripts/experiments_readme.py)
 
 
 def span(name: str) -> re.Pattern[str]:
@@ -179,7 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         README.write_text(rewrite_course_table(README.read_text(), seconds, where, today()))
         print(f"README.md: course table run times from this run ({where})")
     else:
-        print("README.md not changed: its table holds one run of every notebook; run them all to update it")
+        print("README.md's course table not changed: it holds one run of every notebook; run them all")
+    if not args.check and ABLATIONS_NOTEBOOK in seconds:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import experiments_readme
+
+        experiments_readme.write(README, ROOT / "notebooks" / f"{ABLATIONS_NOTEBOOK}.ipynb")
+        print(f"README.md: the ablations block copied from {ABLATIONS_NOTEBOOK}.ipynb as saved")
     return 0
 
 

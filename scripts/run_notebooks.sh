@@ -3,7 +3,8 @@
 # (scripts/run_notebooks.py does the work; this sets the environment CI uses).
 #   scripts/run_notebooks.sh [NB ...]          run and save them in place, with outputs, as nbval expects,
 #                                              and write each measured run time into the notebook's
-#                                              opening cell (and, after a run of all, into README.md)
+#                                              opening cell (and, after a run of all, into README.md's
+#                                              course table; after notebook 08, its ablation table too)
 #   scripts/run_notebooks.sh --check [NB ...]  run them and fail on any error; write nothing
 # Default: every notebook in notebooks/.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Seed 000's experiment: characters against GPT-2 tokens, the same wall time each, samples before and after.
+"""The tokenizer race: characters against GPT-2 tokens, the same wall time each, samples before and after.
 
     python scripts/tokenizer_race.py                      # 5 minutes each: about 11 minutes on 2 cores
     python scripts/tokenizer_race.py --minutes 1 --no-write
@@ -11,7 +11,7 @@ one after another, from the same seed. Before training and after it (from
 the best checkpoint, as `train` samples) each writes a sample of about the same number of
 characters. The table: parameters, tokens/s, the best model's loss over its whole val split per
 token, the val split's characters per token, and their ratio, nats per character: the one loss
-the tokenizers share. The table and the samples go to stdout and into README.md between
+the tokenizers share. The table and the samples go to stdout and into docs/benchmarks.md between
 `<!-- tokenizer-race:start -->` and `<!-- tokenizer-race:end -->`. Nothing in them is typed by hand.
 """
 
@@ -35,7 +35,8 @@ from attention_playground.training.lecture import whole_split_loss
 from attention_playground.training.runtime.allocator import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
-README_BLOCK = re.compile(r"(<!-- tokenizer-race:start -->\n).*?(<!-- tokenizer-race:end -->)", re.DOTALL)
+DOC = ROOT / "docs" / "benchmarks.md"  # the race's table and samples live there
+RACE_BLOCK = re.compile(r"(<!-- tokenizer-race:start -->\n).*?(<!-- tokenizer-race:end -->)", re.DOTALL)
 TITLES = {"char": "characters", "gpt2": "GPT-2 tokens, compact", "gpt2-full": "GPT-2 tokens, all 50,257"}
 
 
@@ -108,7 +109,7 @@ def samples(entries: list[Entry]) -> str:
     return "\n\n".join(parts)
 
 
-ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the README's words
+ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "relu_squared": "ReLU squared"}  # in the docs' words
 
 
 def regularisation(preset_name: str) -> str:
@@ -130,7 +131,7 @@ def contestant_presets(entries: list[Entry]) -> str:
     return "; ".join(parts)
 
 
-def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
+def race_block(entries: list[Entry], minutes: float, command: str, seed: int) -> str:
     c = ap.get_preset("budget").model  # budget-gpt2's model differs in its dropout alone (tested)
     return (
         f"{table(entries)}\n\n"
@@ -150,10 +151,10 @@ def readme_block(entries: list[Entry], minutes: float, command: str, seed: int) 
     )
 
 
-def write_readme(path: Path, block: str) -> bool:
+def write_block(path: Path, block: str) -> bool:
     """Put `block` between the tokenizer-race markers of `path`; False where it has none."""
     old = path.read_text(encoding="utf-8")
-    new, count = README_BLOCK.subn(lambda m: m[1] + block + m[2], old)
+    new, count = RACE_BLOCK.subn(lambda m: m[1] + block + m[2], old)
     if count:
         path.write_text(new, encoding="utf-8")
     return bool(count)
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sample-chars", type=int, default=600, help="about this many characters a sample")
     parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--readme", default=str(ROOT / "README.md"), help="the README to update")
+    parser.add_argument("--doc", default=str(DOC), help="the file whose race markers to write between")
     parser.add_argument("--no-write", action="store_true", help="print, write nothing")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as `train` does: large tensors reuse freed memory (allocator.py)
@@ -193,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         if value != default
     )
-    block = readme_block(entries, args.minutes, command, args.seed)
+    block = race_block(entries, args.minutes, command, args.seed)
     print()
     print(block)
     if not args.no_write:
-        readme = Path(args.readme)
-        print(f"updated {readme.name}" if write_readme(readme, block) else f"{readme} has no race markers")
+        doc = Path(args.doc)
+        print(f"updated {doc.name}" if write_block(doc, block) else f"{doc} has no race markers")
     return 0
 
 
