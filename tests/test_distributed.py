@@ -107,7 +107,7 @@ def one_thread():
 
 def exited_ok(result: subprocess.CompletedProcess, finished: bool) -> bool:
     """Exit code 0, or torch's own abort at interpreter exit after the run finished: twice in CI
-    (session 9) a rank died with C++'s "terminate called without an active exception" once its work
+    a rank died with C++'s "terminate called without an active exception" once its work
     was done and the group destroyed (Gloo's threads at finalization; see pytorch/pytorch#179291)."""
     return result.returncode == 0 or (
         finished and "terminate called without an active exception" in result.stderr

@@ -1,4 +1,4 @@
-"""Issue 18's modern levers: QK-norm (GPTConfig.qk_norm) and Muon (TrainConfig.optimizer="muon")."""
+"""Two modern levers: QK-norm (GPTConfig.qk_norm) and Muon (TrainConfig.optimizer="muon")."""
 
 import dataclasses
 
@@ -179,7 +179,7 @@ def test_muon_steps_each_matrix_as_the_one_matrix_iteration_would():
 
 
 def test_the_cpu_preset_is_muon_for_300_steps_on_the_two_layer_shape():
-    """Muon's 300 steps reach val 1.886 sooner than AdamW's 500 (docs/benchmarks.md, issue 18)."""
+    """Muon's 300 steps reach val 1.886 sooner than AdamW's 500 (docs/benchmarks.md)."""
     cpu = PRESETS["cpu"]
     assert (cpu.model.n_layer, cpu.model.n_head, cpu.model.n_embd, cpu.model.block_size) == (2, 4, 128, 64)
     train = cpu.train

@@ -1,4 +1,4 @@
-"""Nothing a learner made is ever lost (issue 17): one run per folder, saves that fail in one line,
+"""Nothing a learner made is ever lost: one run per folder, saves that fail in one line,
 exact resume after a kill at any moment, streaming samples, and every bad option refused up front.
 
 The subprocess tests run the real command line; each is bounded in time and kills what it starts.

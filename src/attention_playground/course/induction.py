@@ -32,7 +32,7 @@ class InductionConfig:
     position: str = "learned"
     batch_size: int = 32
     max_iters: int = 1000
-    learning_rate: float = 1e-3  # 3e-3 stayed on the plateau (a bag of the tokens seen) in our runs
+    learning_rate: float = 1e-3  # at 3e-3 training stayed on the plateau (a bag of the tokens seen)
     warmup: int = 0
     repeat_only: bool = True  # train on the predictable tokens only (the copy, after its first token):
     # with the random ones in the loss too, 2 of our 3 seeds were still on the plateau at 1,500 steps

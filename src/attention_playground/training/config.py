@@ -134,7 +134,7 @@ PRESETS: dict[str, Preset] = {
             dtype="float32",  # exact; bf16 ("auto") was ~5% faster here but no better per second
             optimizer="muon",
         ),
-        "about 15 seconds on 2 CPU cores, val loss about 1.85: the main job",
+        "seconds on 2 CPU cores: the main job (its val loss is in docs/benchmarks.md)",
     ),
     "lecture": Preset(
         "lecture",
@@ -181,17 +181,17 @@ PRESETS: dict[str, Preset] = {
             weight_decay=0.1,
             dtype="auto",
         ),
-        "the lecture's shape with nanoGPT's shakespeare_char recipe and bf16 where the GPU has it "
-        "(not yet measured on a GPU here)",
+        "the lecture's shape with nanoGPT's shakespeare_char recipe and bf16 where the GPU has it: a GPU "
+        "preset",
     ),
     "budget": Preset(
         "budget",
         # The recipe of `train --minutes N`, whose schedule follows the clock (budget.py): chosen by
-        # 5-minute runs on 2 cores (scripts/tune_budget.py, docs/benchmarks.md). Context mattered
+        # 5-minute runs on 2 cores (docs/benchmarks.md). Context mattered
         # most: blocks of 128 beat 64 by 0.04 (and 256 at batch 8); RoPE and 4 layers helped, and a
         # straight-line decay to 0, AdamW's beta2 0.95 and ReLU squared together took 0.01 more.
         # Muon on the blocks' matrices learns more per step: in turns with AdamW it won by 0.016.
-        # Weight decay 0.6, not nanoGPT's 0.1, took 0.012 more once Muon was in (round 12).
+        # Weight decay 0.6, not nanoGPT's 0.1, took 0.012 more once Muon was in.
         # Dropout cost a third to half of the speed, and wider models took too few steps.
         GPTConfig(
             block_size=128,
@@ -205,7 +205,7 @@ PRESETS: dict[str, Preset] = {
         ),
         TrainConfig(
             batch_size=16,
-            max_iters=5000,  # without --minutes (5-7 minutes on the Xeon where it was tuned)
+            max_iters=5000,  # without --minutes (5-7 minutes on the 2-core CPU it was tuned on)
             eval_interval=1000,
             eval_iters=50,  # 50 x 16 windows of 128: about the whole val split
             learning_rate=5e-3,

@@ -7,7 +7,7 @@ same machine (a shared laptop or CI box speeds up and slows down by 20% and more
   Shakespeare (4 layers, 4 heads, 128 channels, block 64, batch 12, AdamW lr 1e-3 with 100 warmup
   steps and cosine decay to 1e-4 over 2000 steps, no dropout, float32, 20 eval batches every 250).
   nanoGPT itself reports val loss 1.886 at step 2000 with it.
-- cpu preset: the `cpu` preset of this package, the fastest recipe we found (docs/benchmarks.md).
+- cpu preset: the `cpu` preset of this package, the fastest recipe of those tried (docs/benchmarks.md).
 
 For each it prints ms per step (median), tokens/s, achieved GFLOP/s and MFU against a float32
 matmul probe timed in between the slices, the process's peak memory, the val loss at every

@@ -43,7 +43,7 @@ def compile_settings() -> contextlib.AbstractContextManager:
 
     Otherwise, because the next matmul's backward saves a *view* of ReLU's output, the partitioner
     also saves ReLU's mask as a bool tensor; inductor's bool store ran 50x slower than a float one
-    on the AVX-512 CPU we measured, and compiled steps came out 1.2x slower than eager ones.
+    on an AVX-512 CPU (docs/benchmarks.md), and compiled steps came out 1.2x slower than eager ones.
     Recomputing a view costs nothing, and the mask is then recomputed inside the backward kernel.
     """
     try:  # a private knob: where this PyTorch lacks it, compile as it is
