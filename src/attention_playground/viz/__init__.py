@@ -1,7 +1,8 @@
 """The notebooks' one import for pictures: `from attention_playground import viz`, then `viz.X`.
 
-The code lives in three modules, each depending only on the ones before it:
-analysis.py (the numbers) <- plots.py (matplotlib figures) <- explorers.py (ipywidgets sliders).
+The code lives in modules that each depend only on the ones before it:
+analysis.py (the numbers) <- plots.py (matplotlib figures) <- explorers.py (ipywidgets sliders);
+export.py writes the explorer as one HTML file that needs no Python (export_explorer).
 """
 
 from ..analysis.attention_maps import (
@@ -23,6 +24,7 @@ from .explorers import (
     cross_attention_explorer,
     softmax_explorer,
 )
+from .export import export_explorer
 from .plots import (
     MASKED_COLOR,
     draw_attention,
@@ -61,6 +63,7 @@ __all__ = [
     "draw_heads_forming",
     "draw_query_bars",
     "draw_step_marker",
+    "export_explorer",
     "figure_png",
     "head_patterns",
     "head_view",
