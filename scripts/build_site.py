@@ -182,6 +182,7 @@ def build(root: Path, out: Path) -> dict[str, float]:
     if out.exists():
         shutil.rmtree(out)
     (out / "assets").mkdir(parents=True)
+    (out / ".nojekyll").touch()  # GitHub Pages: serve the files as they are (docs/site.md)
     shutil.copytree(root / "images", out / "images")
     (out / "assets" / "notebook.css").write_text(notebook_css(), encoding="utf-8")
     for name in ("site.css", "site.js", "search.js"):

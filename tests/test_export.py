@@ -48,12 +48,12 @@ def row_of(data: dict, layer: int, head: int, query: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model(char_tokenizer) -> ap.GPT:
     ap.set_seed(3)
-    gpt = ap.GPT(ap.GPTConfig(vocab_size=char_tokenizer.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2))
-    return gpt.eval()
+    config = ap.GPTConfig(vocab_size=char_tokenizer.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2)
+    return ap.GPT(config).eval()
 
 
 def test_the_page_holds_the_models_own_weights(model, char_tokenizer, tmp_path):
-    path = viz.export_explorer(model, char_tokenizer, LINE, tmp_path / "explorer.html", layer=1, head=2, query=9)
+    path = viz.export_explorer(model, char_tokenizer, LINE, tmp_path / "explorer.html", 1, 2, query=9)
     assert path == tmp_path / "explorer.html" and path.exists()
     data = page_data(path)
     prompt = viz.prompt_attention(model, char_tokenizer, LINE)
@@ -97,7 +97,8 @@ def test_the_page_loads_nothing_from_another_host(model, char_tokenizer, tmp_pat
         for tag in re.findall(rf"{element}\b[^>]*>", text):
             assert f"{attribute}=" not in tag, tag  # nothing loaded from a file beside it either
     # the check itself catches a planted remote script and a protocol-relative one
-    for planted in ('<script src="https://cdn.example.org/lib.js"></script>', "<script src='//cdn.example.org/x.js'>"):
+    remote, protocol_relative = "https://cdn.example.org/a.js", "//cdn.example.org/b.js"
+    for planted in (f'<script src="{remote}"></script>', f"<script src='{protocol_relative}'></script>"):
         assert ELSEWHERE.search(text.replace("</head>", planted + "</head>"))
 
 

@@ -29,7 +29,6 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,7 +77,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
     seconds = time.perf_counter() - began
     assert built.returncode == 0, f"the site build failed:\n{built.stdout}\n{built.stderr[-3000:]}"
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "site-build.txt").write_text(f"{built.stdout}build with Python's start-up: {seconds:.1f} s\n")
+    (ARTIFACTS / "site-build.txt").write_text(f"{built.stdout}with Python's start-up: {seconds:.1f} s\n")
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder))
     )
@@ -99,7 +98,7 @@ def browser():
     if not CHROMIUM.exists():
         skip_or_fail(f"needs Chromium at {CHROMIUM} (Debian: apt-get install -y chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             yield chromium
         finally:
@@ -186,14 +185,14 @@ def test_every_notebook_page_shows_its_outputs_and_images(visitor: Visitor, site
         shown = page.locator(".jp-OutputArea-child").count()
         assert shown == outputs, f"{path.name}: {shown} outputs shown, the saved notebook has {outputs}"
         drawn = page.evaluate(
-            "() => [...document.querySelectorAll('main img')].filter(i => i.complete && i.naturalWidth > 0).length"
+            "() => [...document.querySelectorAll('main img')]"
+            ".filter(image => image.complete && image.naturalWidth > 0).length"
         )
         total = page.locator("main img").count()
         assert drawn == total >= images, f"{path.name}: {drawn} of {total} images drawn, {images} expected"
         assert page.locator("main .jp-CodeCell").count() > 0
-        assert page.locator("main .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").filter(
-            has_text="Traceback"
-        ).count() == 0  # fmt: skip
+        errors = page.locator("main .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        assert errors.filter(has_text="Traceback").count() == 0, f"{path.name} shows a traceback"
 
 
 def test_internal_links_resolve(visitor: Visitor, site: Site):
