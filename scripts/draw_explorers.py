@@ -1,7 +1,8 @@
 """Train the models behind the notebooks' attention explorers and export each explorer as one HTML
 file in images/: what the course site (scripts/build_site.py) shows where a notebook has its widget.
 
-Usage: .venv/bin/python scripts/draw_explorers.py   (about 30 s on 2 CPU cores; prints each file's size)
+Usage: .venv/bin/python scripts/draw_explorers.py   (as long as the four notebooks' training cells, about
+30 s on 2 idle cores, minutes on busy ones; prints each file's size)
 
 Each model is the notebook's own recipe and seed, so the page shows what the notebook's explorer
 opens on (on another CPU the digits can differ a little; notebook 07 says why):
