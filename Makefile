@@ -2,7 +2,7 @@
 #   make train   set up, train a small GPT on Tiny Shakespeare on the CPU, print a sample
 #   make test    set up, lint, run every test and notebook
 # Also: make lab (open the course in JupyterLab), make bench, make notebooks (re-run and save them,
-# with their measured run times).
+# with their measured run times), make site (the course as a static website in site/, docs/site.md).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -19,7 +19,7 @@ export ATTENTION_PLAYGROUND_DATA ?= $(abspath ../shared/data)
 export TIKTOKEN_CACHE_DIR ?= $(abspath ../shared/data/tiktoken_cache)
 endif
 
-.PHONY: setup train lab test lint unit notebooks bench clean
+.PHONY: setup train lab test lint unit notebooks bench site clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,5 +58,9 @@ notebooks: setup
 bench: setup
 	$(VENV)/bin/attention-playground bench
 
+# The saved notebooks as they are (none is run), the README, docs/ and images/: open site/index.html.
+site: setup
+	$(PY) scripts/build_site.py --out site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PlaygroundError
+from . import export as export_command
 from .argparsing import OneLineParser
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ INTERRUPTED = {  # what Ctrl-C leaves behind, by command
     "train": "interrupted: the best checkpoint so far is kept; --resume continues from the last evaluation",
     "sample": "interrupted: the text above is what was made",
     "bench": "interrupted",
+    "export": "interrupted: no file was written",
 }
 
 
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=bench_command.DESCRIPTION,
     )
     bench_command.add_arguments(bench)
+    export_command.add_command(commands)
     return parser
 
 
@@ -537,6 +540,7 @@ def _bench(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"train": _train_on_every_rank, "sample": _sample, "bench": _bench}
+    commands["export"] = export_command.run
     if args.command in ("train", "bench"):
         from ..training.runtime.allocator import keep_freed_memory
 

@@ -1,7 +1,8 @@
 """The notebooks' one import for pictures: `from attention_playground import viz`, then `viz.X`.
 
 The numbers come from analysis/; the pictures from heatmaps.py, head_views.py and training_plots.py
-(matplotlib figures); explorers.py puts ipywidgets sliders on them.
+(matplotlib figures); explorers.py puts ipywidgets sliders on them; export.py writes the explorer as
+one HTML file that needs no Python (export_explorer).
 """
 
 from ..analysis.attention_maps import (
@@ -23,6 +24,7 @@ from .explorers import (
     cross_attention_explorer,
     softmax_explorer,
 )
+from .export import export_explorer
 from .head_views import (
     plot_alignment,
     plot_head_scores,
@@ -65,6 +67,7 @@ __all__ = [
     "draw_heads_forming",
     "draw_query_bars",
     "draw_step_marker",
+    "export_explorer",
     "figure_png",
     "head_patterns",
     "head_view",
