@@ -106,6 +106,25 @@ def rewrite_links(content: str, page: Page, root: Path) -> str:
     return LINK.sub(relink, ANCHOR.sub(unlink, content))
 
 
+HEADING = re.compile(r'<h(?P<level>[1-6]) id="(?P<id>[^"]*)">(?P<inner>.*?)</h(?P=level)>', re.S)
+
+
+def github_slug(heading_html: str) -> str:
+    """The anchor GitHub gives a heading: its text lower-cased, punctuation dropped, spaces as hyphens."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", heading_html.replace("&#182;", ""))).strip().lower()
+    return re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", text))
+
+
+def github_anchors(content: str) -> str:
+    """Each heading also answers to GitHub's anchor for it, so `page.md#a-heading` links work here too."""
+
+    def add(match: re.Match) -> str:
+        slug = github_slug(match["inner"])
+        return match[0] if slug == match["id"] else f'<span id="{html.escape(slug)}"></span>{match[0]}'
+
+    return HEADING.sub(add, content)
+
+
 def render_markdown(page: Page, root: Path) -> str:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
@@ -194,7 +213,7 @@ def build(root: Path, out: Path) -> dict[str, float]:
     for page in front + notebooks + docs:
         is_notebook = page.source.endswith(".ipynb")
         body = render_notebook(page, root, exporter) if is_notebook else render_markdown(page, root)
-        body = rewrite_links(body, page, root)
+        body = rewrite_links(github_anchors(body), page, root)
         index += search_sections(page, body)
         position = notebooks.index(page) if is_notebook else -1
         previous = notebooks[position - 1] if position > 0 else None
