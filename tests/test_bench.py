@@ -23,7 +23,7 @@ from attention_playground.tools.bench import (
     run_bench,
     split_loss,
 )
-from attention_playground.tools.cli import build_parser
+from attention_playground.tools.parser import build_parser
 from attention_playground.training.budget import UNBOUNDED
 from attention_playground.training.trainer import Trainer
 
