@@ -34,6 +34,7 @@ def _number(
     return parse
 
 
+VERBOSE = "after an error's line, print the underlying library's own message too (for a bug report)"
 SEED = _number(int, 0, maximum=SEED_LIMIT - 1, most="2**64 - 1 (torch's limit)")
 
 
@@ -50,14 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a GPT on a text file and print a sample",
         description="Train a GPT, keep its best checkpoint (ckpt.pt) and its latest state (last.pt, "
         "at every evaluation) in --out, and print a sample from the best. One run at a time per "
-        "--out: a second one into the same folder stops at once and names the first.",
+        "--out: a second one into the same folder stops at once and names the first. Ctrl-C stops "
+        "at once (--resume continues from the last evaluation); SIGTERM (kill, a scheduler) stops "
+        "after the current step and saves it in last.pt first (exit code 143).",
     )
     _add_run_arguments(train)
+    _add_resume_arguments(train)
     _add_training_arguments(train)
     sample = commands.add_parser(
         "sample",
         help="generate text from a checkpoint",
-        description="Generate text from a trained checkpoint, printed as it is made (Ctrl-C stops it).",
+        description="Generate text from a trained checkpoint, printed as it is made (Ctrl-C or SIGTERM "
+        "stops it and keeps what was printed).",
     )
     _add_sample_arguments(sample)
     bench = commands.add_parser(
@@ -101,18 +106,27 @@ def _add_run_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--out", default=None, help="folder for the run's checkpoints (default: runs/<preset>-<tokenizer>)"
     )
+
+
+def _add_resume_arguments(train: argparse.ArgumentParser) -> None:
+    """Going on with a run, or replacing it."""
     train.add_argument(
         "--resume",
-        action="store_true",
-        help="continue the run in --out from its last.pt, exactly as it would have gone on, with "
-        "its own preset, data, tokenizer and training settings: an option that contradicts them "
-        "is refused (see --change-settings)",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN",
+        help="continue a run exactly as it would have gone on, with its own preset, data (the very "
+        "same text: a changed one is refused), tokenizer and training settings: an option that "
+        "contradicts them is refused (see --change-settings). RUN is a run folder (its last.pt, "
+        "else its ckpt.pt) or a checkpoint file in one (default: the run in --out)",
     )
     train.add_argument(
         "--change-settings",
         action="store_true",
         help="with --resume: take --max-iters, --batch-size, --learning-rate, --seed or --dtype even "
-        "where they differ from the checkpoint's (the run is then no longer the one it continues)",
+        "where they differ from the checkpoint's (the run is then no longer the one it continues); "
+        "it never covers --preset, --data or --tokenizer",
     )
     train.add_argument(
         "--force", action="store_true", help="replace a run already in --out (its ckpt.pt and last.pt)"
@@ -147,12 +161,17 @@ def _add_training_arguments(train: argparse.ArgumentParser) -> None:
         help="tokens to sample after training (default: 500; 0 for none)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--verbose", action="store_true", help=VERBOSE)
 
 
 def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
     from ..training.config import DEVICES
 
-    sample.add_argument("--checkpoint", required=True, help="a ckpt.pt (or last.pt) written by `train`")
+    sample.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a run folder written by `train` (its ckpt.pt, else its last.pt), or a checkpoint file",
+    )
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     sample.add_argument(
         "--max-new-tokens",
@@ -175,3 +194,4 @@ def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
     sample.add_argument("--seed", type=SEED, default=1337, help="0 to 2**64 - 1 (default: 1337)")
     sample.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
     sample.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    sample.add_argument("--verbose", action="store_true", help=VERBOSE)

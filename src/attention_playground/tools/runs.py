@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PlaygroundError
+from .run_folder import check_same_text, checkpoint_in, corpus_record, folder_of_run, load_from_run
+from .termination import Terminated, stop_at_next_step
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
@@ -44,7 +46,7 @@ class TrainRequest:
     data: str | None = None
     tokenizer: str | None = None
     out: str | None = None
-    resume: bool = False
+    resume: bool | str = False  # True: the run in --out; a path: a run folder, or a checkpoint file in one
     change_settings: bool = False
     force: bool = False
     max_iters: int | None = None
@@ -76,16 +78,19 @@ class Run:
     preset: str | None = None
     resume: Checkpoint | None = None
     minutes: float | None = None  # --minutes: wall time, not config.max_iters, ends the run
+    corpus: dict[str, Any] | None = None  # the text's record (run_folder.corpus_record), once it is read
+    text: str | None = None  # the text, where it was read already (to check a resumed run's)
 
     @property
     def run_info(self) -> dict[str, Any]:
-        return {"preset": self.preset, "data": self.data}
+        return {"preset": self.preset, "data": self.data, "corpus": self.corpus}
 
 
 def train(args: TrainRequest) -> None:
     from ..training.trainer import checkpoint_file
 
-    out = Path(args.out or f"runs/{_preset_name(args)}-{args.tokenizer or DEFAULT_TOKENIZER}")
+    default = f"runs/{_preset_name(args)}-{args.tokenizer or DEFAULT_TOKENIZER}"
+    out = folder_of_run(args.resume, args.out, default)
     _check_flags(args, out)
     with _claim(out):
         run = _resumed_run(args, out) if args.resume else _new_run(args, out)
@@ -179,21 +184,19 @@ def _train_config(base: TrainConfig, args: TrainRequest) -> TrainConfig:
 
 
 def _resumed_run(args: TrainRequest, out: Path) -> Run:
+    from ..data.corpus import load_text
     from ..data.tokenizers import tokenizer_choice
-    from ..training.checkpoint import load_checkpoint
-    from ..training.trainer import checkpoint_file, latest_file
 
-    path = latest_file(out) if latest_file(out).is_file() else checkpoint_file(out)
-    if not path.is_file():
-        raise PlaygroundError(
-            f"--resume: there is no checkpoint in {out} to continue: train without --resume"
-        )
-    checkpoint = load_checkpoint(path)
+    path = checkpoint_in(args.resume if isinstance(args.resume, str) else out, "resume")
+    checkpoint = load_from_run(path, "resume")
     if checkpoint.train_config is None:
         raise PlaygroundError(f"{path} holds no training settings, so it cannot be resumed: start a new run")
     info = checkpoint.run_info or {}
     saved = _untimed(checkpoint.train_config, path, args)
     _refuse_changes(args, path, checkpoint, info)
+    data = info.get("data") or args.data or DEFAULT_DATA
+    text = load_text(data)
+    check_same_text(checkpoint, text, data)
     of = "a --minutes run" if saved is not checkpoint.train_config else saved.max_iters
     print(f"resuming {path} after step {checkpoint.step + 1} of {of}")
     if checkpoint.trainer_state is None:
@@ -202,11 +205,12 @@ def _resumed_run(args: TrainRequest, out: Path) -> Run:
     return Run(
         out=out,
         label=f"{preset} preset" if preset else f"{path}'s model",
-        data=info.get("data") or args.data or DEFAULT_DATA,
+        data=data,
         tokenizer_name=tokenizer_choice(checkpoint.tokenizer),
         config=_train_config(saved, args),
         preset=preset,
         resume=checkpoint,
+        text=text,
     )
 
 
@@ -257,7 +261,7 @@ def _prepare(run: Run) -> tuple[Any, Any, Any]:
     from ..nn.gpt import GPT
     from ..training.runtime.device import set_seed
 
-    text = load_text(run.data)
+    text = load_text(run.data) if run.text is None else run.text
     if run.resume is not None:
         tokenizer, model = run.resume.tokenizer, run.resume.model
     else:
@@ -268,6 +272,7 @@ def _prepare(run: Run) -> tuple[Any, Any, Any]:
         set_seed(run.config.seed)
         model = GPT(get_preset(run.preset).model_config(tokenizer.vocab_size))
     splits = split(encode_corpus(text, tokenizer))
+    run.corpus = corpus_record(text, len(splits.train), len(splits.val))
     print(
         f"{run.label}: {model.num_params() / 1e6:.2f}M parameters, "
         f"{tokenizer_choice(tokenizer)} tokenizer (vocab {tokenizer.vocab_size:,}), "
@@ -278,7 +283,11 @@ def _prepare(run: Run) -> tuple[Any, Any, Any]:
 
 
 def _fit(args: TrainRequest, run: Run, model: Any, tokenizer: Any, splits: Any) -> History:
-    """Train with the two savers (the best first: see SaveLatestCheckpoint); the bar ends its line."""
+    """Train with the two savers (the best first: see SaveLatestCheckpoint); the bar ends its line.
+
+    A SIGTERM stops the training after its current step and an evaluation, which the savers write,
+    then raises Terminated (see termination.py)."""
+    from ..training.runtime import distributed
     from ..training.trainer import (
         ProgressBar,
         SaveBestCheckpoint,
@@ -294,15 +303,21 @@ def _fit(args: TrainRequest, run: Run, model: Any, tokenizer: Any, splits: Any) 
         SaveLatestCheckpoint(latest_file(run.out), tokenizer, overwrite=args.force, run_info=run.run_info),
     ]
     config, ahead = _timing(args, run, model, splits, bar)
-    # The Trainer checks here, before the first step, that --out has room for both files.
-    trainer = Trainer(model, splits, config, tokenizer=tokenizer, resume=run.resume, callbacks=ahead + savers)
-    if args.force:  # only now, once the new run can start: the old run's files go
-        for saver in savers:
-            saver.path.unlink(missing_ok=True)
-    try:
-        return trainer.run()
-    finally:
-        bar.close()
+    with stop_at_next_step() as stopper:
+        # The Trainer checks here, before the first step, that --out has room for both files.
+        callbacks = [stopper, *ahead, *savers]
+        trainer = Trainer(model, splits, config, tokenizer=tokenizer, resume=run.resume, callbacks=callbacks)
+        if args.force:  # only now, once the new run can start: the old run's files go
+            for saver in savers:
+                saver.path.unlink(missing_ok=True)
+        try:
+            history = trainer.run()
+        finally:
+            bar.close()
+    if distributed.any_rank(stopper.requested):  # every rank raises, whichever got the signal
+        saved = f"saved the state after step {trainer.step} in {latest_file(run.out)}"
+        raise Terminated(f"{saved}: --resume continues from there")
+    return history
 
 
 def _timing(args: TrainRequest, run: Run, model: Any, splits: Any, bar: Any) -> tuple[TrainConfig, list[Any]]:
