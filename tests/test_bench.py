@@ -18,7 +18,7 @@ from attention_playground.tools.bench.measure import (
 )
 from attention_playground.tools.bench.report import ContenderResult
 from attention_playground.tools.bench.schedule import REFERENCE, BenchClock, plan_budget_runs, plan_runs
-from attention_playground.tools.cli import build_parser
+from attention_playground.tools.parser import build_parser
 from attention_playground.training.budget import UNBOUNDED
 from attention_playground.training.lecture import whole_split_loss
 from attention_playground.training.trainer import Trainer

@@ -84,7 +84,7 @@ def test_bad_inputs_exit_with_one_readable_line(trained, tmp_path):
         (["train", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "no such file"),
         (["train", "--data", str(bad), "--out", str(tmp_path / "b")], "is not UTF-8 text"),
         (["sample", "--checkpoint", f"{trained}/ckpt.pt", "--prompt", "ROMÉO"], "character 'É'"),
-        (["sample", "--checkpoint", str(truncated)], "is not a readable checkpoint"),
+        (["sample", "--checkpoint", str(truncated)], "is damaged: it was cut short or corrupted"),
     ]
     for args, message in cases:
         result = run_cli(*args)

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -62,11 +63,11 @@ def launch_env() -> dict[str, str]:
     return env
 
 
-def run_bounded(args: list[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def run_bounded(args: list[str], timeout: float = TIMEOUT, **popen) -> subprocess.CompletedProcess:
     """Run `args` in a session of its own; past `timeout`, or when it ends, kill whatever is left of it."""
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=launch_env(),
-        start_new_session=True,
+        start_new_session=True, **popen,
     )  # fmt: skip
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -80,11 +81,13 @@ def run_bounded(args: list[str], timeout: float = TIMEOUT) -> subprocess.Complet
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
-def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
-    return run_bounded(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
-         "--master_addr=127.0.0.1", f"--master_port={free_port()}", *args]
-    )  # fmt: skip
+def torchrun_command(*args: str, nproc: int = 2) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
+            "--master_addr=127.0.0.1", f"--master_port={free_port()}", *args]  # fmt: skip
+
+
+def torchrun(*args: str, nproc: int = 2, **popen) -> subprocess.CompletedProcess:
+    return run_bounded(torchrun_command(*args, nproc=nproc), **popen)
 
 
 CLI_TINY = ["train", "--preset", "tiny", "--no-progress"]
@@ -214,6 +217,49 @@ def test_a_global_batch_that_does_not_divide_by_the_ranks_is_one_line(tmp_path):
     assert all("the global batch_size=15 does not divide by 2 rank(s)" in line for line in ours)
     assert "attention_playground/" not in result.stderr, "no traceback of ours (torchrun prints its own)"
     assert not (tmp_path / "ckpt.pt").exists()
+
+
+def _file_size_limit(limit: int):
+    def apply() -> None:  # in the child, and so in torchrun's ranks: writes past `limit` bytes fail
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_rank_that_fails_says_why_and_the_others_leave_quietly(tmp_path):
+    """Rank 0 alone writes the checkpoints: a full disk stops it at its first save, while rank 1
+    waits for it in the next collective, which breaks when rank 0 leaves."""
+    args = ["--max-iters", "4", "--sample-tokens", "0", "--out", str(tmp_path / "run"), "--device", "cpu"]
+    result = torchrun("-m", "attention_playground", *CLI_TINY, *args, preexec_fn=_file_size_limit(200_000))
+    assert result.returncode != 0
+    ours = [line for line in result.stderr.splitlines() if line.startswith("attention-playground train")]
+    assert len(ours) == 1, result.stderr[-3000:]
+    assert "error: could not save" in ours[0] and "the disk is full" in ours[0]
+    assert "attention_playground/" not in result.stderr, "no traceback of ours (torchrun prints its own)"
+    assert "Connection reset" not in result.stderr and "gloo" not in result.stderr, result.stderr[-3000:]
+
+
+def test_sigterm_stops_every_rank_after_the_same_step_and_saves(tmp_path):
+    """What a scheduler does: SIGTERM to torchrun, which passes it on to every rank."""
+    out = tmp_path / "run"
+    args = [*CLI_TINY, "--max-iters", "1000000", "--sample-tokens", "0", "--out", str(out), "--device", "cpu"]
+    env = {**launch_env(), "PYTHONUNBUFFERED": "1"}  # rank 0's first line comes as it is printed
+    command = torchrun_command("-m", "attention_playground", *args)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().startswith("tiny preset:"), "rank 0 is about to train"
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    ours = [line for line in err.splitlines() if line.startswith("attention-playground train")]
+    assert len(ours) == 1 and "terminated: saved the state after step " in ours[0], err[-3000:]
+    step = int(ours[0].split("after step ")[1].split()[0])
+    assert load_checkpoint(out / "last.pt").step == step - 1, "saved after the step both ranks stopped at"
+    assert "attention_playground/" not in err, "no traceback of ours (torchrun prints its own)"
 
 
 # --- Errors before any process group, in this process, with a faked torchrun environment

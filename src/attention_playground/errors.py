@@ -4,6 +4,8 @@
 class PlaygroundError(Exception):
     """Base class: the CLI prints these as one line, without a traceback."""
 
+    detail = ""  # the underlying library's own words, where there are any: the CLI shows them with --verbose
+
 
 class ConfigError(PlaygroundError, ValueError):
     """A config value that cannot work."""
@@ -23,6 +25,14 @@ class AttentionError(PlaygroundError, ValueError):
 
 class CheckpointError(PlaygroundError, ValueError):
     """A checkpoint that is unreadable or does not fit."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A file that cannot be read as a checkpoint: cut short, corrupted, or some other kind of file."""
+
+    def __init__(self, message: str, path: object, detail: str = ""):
+        super().__init__(message)
+        self.path, self.detail = path, detail
 
 
 class TrainingDiverged(PlaygroundError, RuntimeError):

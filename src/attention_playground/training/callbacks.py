@@ -150,13 +150,3 @@ class SaveLatestCheckpoint(CheckpointSaver):
 
     def on_eval(self, trainer: RunningTrainer, step: int, losses: dict[str, float]) -> None:
         self.save(trainer, step, losses)
-
-
-def checkpoint_file(out_dir: str | os.PathLike) -> Path:
-    """Where the CLI keeps a run's best checkpoint."""
-    return Path(out_dir) / "ckpt.pt"
-
-
-def latest_file(out_dir: str | os.PathLike) -> Path:
-    """Where the CLI keeps a run's latest state, the one --resume continues."""
-    return Path(out_dir) / "last.pt"

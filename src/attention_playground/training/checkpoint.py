@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data.tokenizers import Tokenizer, tokenizer_from_dict
-from ..errors import CheckpointError, PlaygroundError
+from ..errors import CheckpointError, DamagedCheckpoint, PlaygroundError
 from ..files import atomic_write
 from ..nn.attention_lm import AttentionLanguageModel
 from ..nn.base import LanguageModel, uncompiled
@@ -202,24 +203,44 @@ class Checkpoint:
 
 def _read_payload(path: Path, device: torch.device | str) -> dict[str, Any]:
     """The checkpoint's dict, with every required field, or a CheckpointError that says what is wrong."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: pass the checkpoint file in it ({path / 'ckpt.pt'})")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one first, or check the path")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # truncated zip, foreign pickle, wrong file type
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or corrupted?): "
-            f"{type(error).__name__}: {_torch_reason(error)}"
-        ) from None
+        detail = f"{type(error).__name__}: {_torch_reason(error, limit=2000)}".rstrip(": ")
+        raise DamagedCheckpoint(_unreadable(path, error), path, detail) from None
     if not isinstance(payload, dict):
-        raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
+        raise DamagedCheckpoint(f"{path} is not a checkpoint: it holds a {type(payload).__name__}", path)
     missing = [field for field in REQUIRED_FIELDS if field not in payload]
     if missing:
-        raise CheckpointError(
-            f"{path} is missing {', '.join(missing)}: it was not written by attention-playground's "
-            "save_checkpoint (or by an incompatible version)"
+        raise DamagedCheckpoint(
+            f"{path} is not a checkpoint of this course: it lacks {', '.join(missing)} (it was not written "
+            "by attention-playground's save_checkpoint, or by an incompatible version)",
+            path,
         )
     return payload
+
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """In plain words, why torch.load could not read `path`: cut short, foreign, or holding code."""
+    with open(path, "rb") as f:
+        head = f.read(len(_ZIP_MAGIC))
+    if not head:
+        return f"{path} is damaged: the file is empty (a save or a copy that never finished?)"
+    if isinstance(error, pickle.UnpicklingError) and "weights" in str(error).lower():
+        return (
+            f"{path} is not a checkpoint of this course: it holds objects other than tensors and plain "
+            "values, which are never loaded"
+        )
+    if head == _ZIP_MAGIC:
+        return f"{path} is damaged: it was cut short or corrupted (a save or a copy that did not finish?)"
+    return f"{path} is not a checkpoint: it is not a file that torch.save writes"
 
 
 # Sentences of torch's errors that must never reach a learner: retrying with weights_only=False runs
@@ -231,8 +252,9 @@ def _torch_reason(error: BaseException, limit: int = 200) -> str:
     """The informative part of a torch.load error, on one line, without its unsafe advice."""
     sentences = re.split(r"(?<=[.!?])\s+|\n+", str(error))
     kept = [s.strip() for s in sentences if s.strip() and not _UNSAFE_ADVICE.search(s)]
-    reason = " ".join(kept) or "it holds objects other than tensors and plain values, which are never loaded"
-    return reason[:limit]
+    if not kept and str(error).strip():  # every sentence was advice to load code
+        return "it holds objects other than tensors and plain values, which are never loaded"
+    return " ".join(kept)[:limit]
 
 
 def load_checkpoint(

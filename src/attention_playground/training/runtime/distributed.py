@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +159,24 @@ def process_group(device: str | None = "auto") -> Iterator[ProcessGroup | None]:
         yield ProcessGroup(launch.rank, launch.local_rank, launch.world_size, rank_dev, backend)
     finally:
         dist.destroy_process_group()
+
+
+def launched_rank() -> int | None:
+    """This process's RANK as torchrun set it, read without a group; None where torchrun did not start it."""
+    text = os.environ.get("RANK", "")
+    return int(text) if text.isdigit() else None
+
+
+# What a collective says when a peer is gone: gloo's "Connection reset by peer", nccl's errors, and so on.
+_LOST_PEER = re.compile(r"gloo|nccl|connection (reset|closed|refused)|broken pipe", re.IGNORECASE)
+
+
+def lost_a_peer(error: BaseException) -> bool:
+    """Whether `error` is a collective's failure because another rank left (it failed, or was stopped)."""
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(error, dist_error):
+        return True
+    return isinstance(error, RuntimeError) and _LOST_PEER.search(str(error)) is not None
 
 
 def is_active() -> bool:
