@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PlaygroundError
 from . import export as export_command
 from .parser import build_parser
 from .termination import EXIT_CODE as TERMINATED_EXIT_CODE
 from .termination import Terminated, sigterm_raises
+
+if TYPE_CHECKING:
+    import torch
 
 INTERRUPTED = {  # what Ctrl-C leaves behind, by command
     "train": "interrupted: the best checkpoint so far is kept; --resume continues from the last evaluation",
@@ -40,21 +44,27 @@ def _train_on_every_rank(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from ..nn.sampling import stream_text
     from ..training.runtime.device import pick_device
-    from .run_folder import checkpoint_in, load_from_run
     from .runs import print_stream
 
-    checkpoint = load_from_run(checkpoint_in(args.checkpoint, "sample"), "sample", pick_device(args.device))
+    model, tokenizer = _sampler(args, pick_device(args.device))
     pieces = stream_text(
-        checkpoint.model,
-        checkpoint.tokenizer,
-        args.prompt,
-        args.max_new_tokens,
-        args.temperature,
-        args.top_k,
-        args.seed,
-        use_cache=not args.no_cache,
-    )
+        model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed,
+        use_cache=not args.no_cache, top_p=args.top_p,
+    )  # fmt: skip
     print_stream(pieces)
+
+
+def _sampler(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any]:
+    """The model and tokenizer `sample` continues the prompt with: a checkpoint's, or GPT-2's."""
+    if args.pretrained is not None:
+        from ..data.tokenizers import GPT2Tokenizer
+        from ..nn.variants import ExtendedGPT
+
+        return ExtendedGPT.from_pretrained(args.pretrained).to(device), GPT2Tokenizer()
+    from .run_folder import checkpoint_in, load_from_run
+
+    checkpoint = load_from_run(checkpoint_in(args.checkpoint, "sample"), "sample", device)
+    return checkpoint.model, checkpoint.tokenizer
 
 
 def _bench(args: argparse.Namespace) -> None:

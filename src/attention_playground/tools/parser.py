@@ -169,10 +169,16 @@ def _add_training_arguments(train: argparse.ArgumentParser) -> None:
 def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
     from ..training.config import DEVICES
 
-    sample.add_argument(
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--checkpoint",
-        required=True,
         help="a run folder written by `train` (its ckpt.pt, else its last.pt), or a checkpoint file",
+    )
+    source.add_argument(
+        "--pretrained",
+        metavar="NAME_OR_FOLDER",
+        help="GPT-2's published weights instead: gpt2 (124M), gpt2-medium, gpt2-large, gpt2-xl, or a "
+        "folder that save_pretrained wrote (needs the pretrained extra: pip install -e '.[pretrained]')",
     )
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     sample.add_argument(
@@ -192,6 +198,13 @@ def _add_sample_arguments(sample: argparse.ArgumentParser) -> None:
         type=_number(int, 1),
         default=None,
         help="sample only among the k likeliest tokens (default: all)",
+    )
+    sample.add_argument(
+        "--top-p",
+        type=_number(float, 0, strict=True, maximum=1),
+        default=None,
+        help="sample only among the likeliest tokens whose probabilities add up to p, in (0, 1] "
+        "(nucleus sampling; default: all)",
     )
     sample.add_argument("--seed", type=SEED, default=1337, help="0 to 2**64 - 1 (default: 1337)")
     sample.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
