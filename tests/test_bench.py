@@ -19,7 +19,7 @@ from attention_playground.tools.bench.measure import (
 from attention_playground.tools.bench.report import ContenderResult
 from attention_playground.tools.bench.schedule import REFERENCE, BenchClock, plan_budget_runs, plan_runs
 from attention_playground.tools.parser import build_parser
-from attention_playground.training.budget import UNBOUNDED
+from attention_playground.training.budget import NO_STEP_LIMIT
 from attention_playground.training.lecture import whole_split_loss
 from attention_playground.training.trainer import Trainer
 
@@ -142,8 +142,8 @@ def test_reference_recipe_is_nanogpts():
 def test_budget_runs_are_the_reference_and_the_budget_preset():
     runs = plan_budget_runs(65, 300.0)
     assert [(r.name, r.budget_seconds, r.stop_at) for r in runs] == [
-        ("reference", 300.0, UNBOUNDED),
-        ("budget preset", 300.0, UNBOUNDED),
+        ("reference", 300.0, NO_STEP_LIMIT),
+        ("budget preset", 300.0, NO_STEP_LIMIT),
     ]
     assert (runs[0].model_config, runs[0].train_config) == REFERENCE
     assert runs[1].model_config == PRESETS["budget"].model_config(65)

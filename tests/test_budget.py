@@ -10,11 +10,11 @@ import torch
 from attention_playground import PRESETS, ConfigError, ExtendedGPT, GPTConfig, TrainConfig, load_checkpoint
 from attention_playground.data.batches import Splits
 from attention_playground.training.budget import (
-    UNBOUNDED,
+    NO_STEP_LIMIT,
     TimeBudget,
     budget_learning_rate,
-    budgeted,
     eval_iters_within,
+    timed,
     train_for,
 )
 from attention_playground.training.config import budget_preset_for
@@ -54,8 +54,8 @@ def test_budget_learning_rate_warms_up_by_steps_then_follows_the_clock():
 
 
 def test_budgeted_config_has_no_step_limit():
-    config = budgeted(CONFIG)
-    assert (config.max_iters, config.eval_interval) == (UNBOUNDED, UNBOUNDED)
+    config = timed(CONFIG)
+    assert (config.max_iters, config.eval_interval) == (NO_STEP_LIMIT, NO_STEP_LIMIT)
     assert dataclasses.replace(config, max_iters=1000, eval_interval=1000) == CONFIG
 
 
@@ -78,7 +78,7 @@ def run_on_clock(splits, config, budget, tick, monkeypatch, first=()):
 
 def test_time_ends_the_run_with_an_evaluation_and_the_schedule_spans_it(shakespeare_splits, monkeypatch):
     budget = TimeBudget(4.0, eval_every=1.0)
-    trainer, history = run_on_clock(shakespeare_splits, budgeted(CONFIG), budget, 0.125, monkeypatch)
+    trainer, history = run_on_clock(shakespeare_splits, timed(CONFIG), budget, 0.125, monkeypatch)
     assert budget.finished and not trainer.done, "time stopped it, not max_iters"
     # 8 steps to each 1 s evaluation (each 0.125 s), 3 times; at 3.75 s one more step and the final
     # evaluation would not fit in 4 s: it evaluates then, and stops at 3.875 s
@@ -96,7 +96,7 @@ def test_a_slower_machine_takes_fewer_steps_under_the_same_schedule(shakespeare_
     ends = {}
     for tick in (0.125, 0.25):
         budget = TimeBudget(4.0, eval_every=1.0)
-        trainer, history = run_on_clock(shakespeare_splits, budgeted(CONFIG), budget, tick, monkeypatch)
+        trainer, history = run_on_clock(shakespeare_splits, timed(CONFIG), budget, tick, monkeypatch)
         ends[tick] = (trainer.step, history.learning_rates[-1])
     (fast_steps, fast_lr), (slow_steps, slow_lr) = ends[0.125], ends[0.25]
     assert (fast_steps, slow_steps) == (27, 12)
@@ -106,14 +106,14 @@ def test_a_slower_machine_takes_fewer_steps_under_the_same_schedule(shakespeare_
 def test_the_final_evaluation_is_kept_room_for(shakespeare_splits, monkeypatch):
     """Before the first evaluation the budget guesses its cost (2 x eval_iters forwards at a third of
     a step each) and stops in time for it."""
-    config = dataclasses.replace(budgeted(CONFIG), eval_iters=30)  # guessed at 2 x 30 / 3 steps = 2.5 s
+    config = dataclasses.replace(timed(CONFIG), eval_iters=30)  # guessed at 2 x 30 / 3 steps = 2.5 s
     trainer, history = run_on_clock(shakespeare_splits, config, TimeBudget(3.0), 0.125, monkeypatch)
     assert trainer.step == 3 and history.eval_steps == [2], "0.375 s + a step + 2.5 s reach 3 s"
 
 
 def test_a_slow_first_step_does_not_end_the_run(shakespeare_splits, monkeypatch):
     """The first step pays one-time costs; judged by it, 2 x 30 / 3 steps of evaluation would not fit."""
-    config = dataclasses.replace(budgeted(CONFIG), eval_iters=30)
+    config = dataclasses.replace(timed(CONFIG), eval_iters=30)
     first = (0.125, 1.0)  # run() starts the clock, then the first step takes 1 s
     budget = TimeBudget(5.0, eval_every=10.0)  # no evaluation before the last
     trainer, history = run_on_clock(shakespeare_splits, config, budget, 0.125, monkeypatch, first)
@@ -196,4 +196,4 @@ def test_a_budgets_evaluations_cover_the_val_split_at_most_once(tmp_path, shakes
     config = dataclasses.replace(CONFIG, eval_iters=10)  # batches of 4 x 16: 4 of them cover 200 tokens
     train_for(model, short, config, 0.5, tokenizer=char_tokenizer, checkpoint_path=tmp_path / "ckpt.pt")
     saved = load_checkpoint(tmp_path / "ckpt.pt").train_config
-    assert (saved.eval_iters, saved.max_iters) == (4, UNBOUNDED)
+    assert (saved.eval_iters, saved.max_iters) == (4, NO_STEP_LIMIT)

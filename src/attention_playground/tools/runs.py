@@ -216,10 +216,10 @@ def _resumed_run(args: TrainRequest, out: Path) -> Run:
 
 def _untimed(saved: TrainConfig, path: Path, args: TrainRequest) -> TrainConfig:
     """A --minutes run's settings, which time ended, with a step count's evaluations to go on by."""
-    from ..training.budget import UNBOUNDED
+    from ..training.budget import is_timed
     from ..training.config import PRESETS
 
-    if saved.max_iters < UNBOUNDED:
+    if not is_timed(saved):
         return saved
     if args.max_iters is None or not args.change_settings:
         raise PlaygroundError(

@@ -28,7 +28,7 @@ from .schedule import decayed_learning_rate, learning_rate_at
 from .trainer import Trainer
 
 EVALUATIONS_PER_BUDGET = 6  # the default cadence: an evaluation every sixth of the budget, and at the end
-UNBOUNDED = 2**62  # max_iters and eval_interval of a budgeted run: time, not steps, ends it
+NO_STEP_LIMIT = 2**62  # max_iters and eval_interval of a timed run: time, not steps, ends it
 
 
 def budget_learning_rate(step: int, fraction: float, config: TrainConfig) -> float:
@@ -117,9 +117,14 @@ class TimeBudget(Callback):
         self.finished = self.finished or trainer.done
 
 
-def budgeted(config: TrainConfig) -> TrainConfig:
+def timed(config: TrainConfig) -> TrainConfig:
     """config for a run that time ends: no step limit, no evaluations by step count."""
-    return dataclasses.replace(config, max_iters=UNBOUNDED, eval_interval=UNBOUNDED)
+    return dataclasses.replace(config, max_iters=NO_STEP_LIMIT, eval_interval=NO_STEP_LIMIT)
+
+
+def is_timed(config: TrainConfig) -> bool:
+    """True for the config of a run that time ended (timed), which a step count cannot continue."""
+    return config.max_iters >= NO_STEP_LIMIT
 
 
 def eval_iters_within(config: TrainConfig, data: Splits, block_size: int) -> TrainConfig:
@@ -140,9 +145,9 @@ def timed_run(
     progress: bool = False,
 ) -> tuple[TrainConfig, list[Callback]]:
     """The config and callbacks that give a Trainer `seconds` of wall time (TimeBudget first, then
-    its progress bar if asked): config budgeted, its eval_iters cut to cover the val split once."""
+    its progress bar if asked): config timed, its eval_iters cut to cover the val split once."""
     budget = TimeBudget(seconds, eval_every)
-    config = eval_iters_within(budgeted(config), data, block_size) if block_size else budgeted(config)
+    config = eval_iters_within(timed(config), data, block_size) if block_size else timed(config)
     return config, [budget, *([ProgressBar(budget.seconds)] if progress else [])]
 
 

@@ -12,7 +12,7 @@ import torch
 from ...data.corpus import Splits
 from ...nn.config import GPTConfig
 from ...nn.variants import ExtendedGPT
-from ...training.budget import UNBOUNDED, TimeBudget, budgeted
+from ...training.budget import NO_STEP_LIMIT, TimeBudget, timed
 from ...training.callbacks import Callback, RunningTrainer
 from ...training.config import PRESETS, TrainConfig
 from ...training.trainer import Trainer
@@ -86,7 +86,7 @@ class Contender:
             self.trainer = Trainer(self.model, splits, self.train_config, callbacks=[self.clock])
             return
         self.budget = TimeBudget(self.budget_seconds)
-        config = budgeted(self.train_config)
+        config = timed(self.train_config)
         self.trainer = Trainer(self.model, splits, config, callbacks=[self.clock, self.budget])
 
     @property
@@ -135,7 +135,7 @@ def plan_budget_runs(vocab_size: int, seconds: float, *, eval_iters: int | None 
     for name, model_config, train_config in recipes:
         if eval_iters is not None:
             train_config = dataclasses.replace(train_config, eval_iters=eval_iters)
-        runs.append(Contender(name, model_config, train_config, UNBOUNDED, budget_seconds=seconds))
+        runs.append(Contender(name, model_config, train_config, NO_STEP_LIMIT, budget_seconds=seconds))
     return runs
 
 
