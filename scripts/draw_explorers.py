@@ -28,6 +28,7 @@ from attention_playground import viz
 from attention_playground.analysis.ablation import head_importance
 from attention_playground.course import experiments as ex
 from attention_playground.course import tasks
+from attention_playground.data.corpus import load_corpus
 from attention_playground.viz.export import describe_model, export_prompt_attention
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
@@ -99,9 +100,7 @@ DRAWINGS: list[Callable[[ap.Splits, ap.CharTokenizer], Path]] = [
 
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    text = ap.load_text("tinyshakespeare")
-    tokenizer = ap.CharTokenizer.from_text(text)
-    splits = ap.split(ap.encode_corpus(text, tokenizer))
+    _, tokenizer, splits = load_corpus("tinyshakespeare")
     for draw in DRAWINGS:
         began = time.perf_counter()
         path = draw(splits, tokenizer)

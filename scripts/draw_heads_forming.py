@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 
-import attention_playground as ap  # noqa: E402
 from attention_playground.course import experiments as experiments  # noqa: E402
+from attention_playground.data.corpus import load_corpus  # noqa: E402
 from attention_playground.viz.training_plots import draw_heads_forming  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=int, default=6, help="extra frames of the last step")
     args = parser.parse_args(argv)
 
-    text = ap.load_text("tinyshakespeare")
-    tokenizer = ap.CharTokenizer.from_text(text)
-    splits = ap.split(ap.encode_corpus(text, tokenizer))
+    _, tokenizer, splits = load_corpus("tinyshakespeare")
     forming = experiments.train_watching_heads(splits, tokenizer)
     print(f"trained {forming.history.eval_steps[-1] + 1} steps in {forming.history.seconds:.0f} s")
 

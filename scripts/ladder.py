@@ -23,6 +23,7 @@ from pathlib import Path
 from torch import nn
 
 import attention_playground as ap
+from attention_playground.data.corpus import load_corpus
 from attention_playground.tools.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
 
-    text = ap.load_text("tinyshakespeare")
-    tokenizer = ap.CharTokenizer.from_text(text)
-    splits = ap.split(ap.encode_corpus(text, tokenizer))
+    _, tokenizer, splits = load_corpus("tinyshakespeare")
     block_size = ap.get_preset("cpu").model.block_size  # one block for every stage
     config = train_config(args.steps, args.seed)
     machine = describe_machine()

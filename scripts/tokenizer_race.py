@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import attention_playground as ap
+from attention_playground.data.corpus import corpus_of
 from attention_playground.data.tokenizers import characters_per_token
 from attention_playground.nn.sampling import sample_text
 from attention_playground.tools.machine import describe_machine
@@ -59,8 +60,7 @@ class Entry:
 
 def race(name: str, text: str, seconds: float, sample_chars: int, seed: int) -> Entry:
     """Train one contestant for `seconds` and sample it before and after."""
-    tokenizer = ap.get_tokenizer(name, text)
-    splits = ap.split(ap.encode_corpus(text, tokenizer))
+    _, tokenizer, splits = corpus_of(text, name)
     chars_per_token = characters_per_token(tokenizer, splits.val)  # of the split the loss is of
     sample_tokens = round(sample_chars / chars_per_token)  # about sample_chars characters for each
     preset = ap.get_preset(budget_preset_for(name))  # as `train --minutes N --tokenizer name` takes

@@ -108,10 +108,17 @@ class Corpus(NamedTuple):
     splits: Splits
 
 
-def load_corpus(
-    source: str | os.PathLike = TINY_SHAKESPEARE, tokenizer: str = "char", val_fraction: float = 0.1
-) -> Corpus:
-    """load_text -> a tokenizer ('char' or 'gpt2', built from the text, or 'gpt2-full') -> encode -> split."""
-    text = load_text(source)
-    tok = get_tokenizer(tokenizer, text)
+def corpus_of(text: str, tokenizer: str | Tokenizer = "char", val_fraction: float = 0.1) -> Corpus:
+    """A text's tokenizer ('char', 'gpt2' built from the text, 'gpt2-full', or one already made),
+    its tokens, and their train/val split."""
+    tok = get_tokenizer(tokenizer, text) if isinstance(tokenizer, str) else tokenizer
     return Corpus(text, tok, split(encode_corpus(text, tok), val_fraction))
+
+
+def load_corpus(
+    source: str | os.PathLike = TINY_SHAKESPEARE,
+    tokenizer: str | Tokenizer = "char",
+    val_fraction: float = 0.1,
+) -> Corpus:
+    """load_text, then corpus_of: the text, its tokenizer and its tokens split into train and val."""
+    return corpus_of(load_text(source), tokenizer, val_fraction)

@@ -256,22 +256,20 @@ def _refuse_changes(args: TrainRequest, path: Path, checkpoint: Checkpoint, info
 
 def _prepare(run: Run) -> tuple[Any, Any, Any]:
     """The model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
-    from ..data.corpus import load_text, split
-    from ..data.tokenizers import encode_corpus, get_tokenizer, tokenizer_choice
+    from ..data.corpus import corpus_of, load_text
+    from ..data.tokenizers import tokenizer_choice
     from ..nn.variants import ExtendedGPT
+    from ..training.config import get_preset
     from ..training.runtime.device import set_seed
 
     text = load_text(run.data) if run.text is None else run.text
+    _, tokenizer, splits = corpus_of(text, run.resume.tokenizer if run.resume else run.tokenizer_name)
     if run.resume is not None:
-        tokenizer, model = run.resume.tokenizer, run.resume.model
+        model = run.resume.model
     else:
-        from ..training.config import get_preset
-
         assert run.preset is not None  # a new run always has its preset
-        tokenizer = get_tokenizer(run.tokenizer_name, text)
         set_seed(run.config.seed)
         model = ExtendedGPT(get_preset(run.preset).model_config(tokenizer.vocab_size))
-    splits = split(encode_corpus(text, tokenizer))
     run.corpus = corpus_record(text, len(splits.train), len(splits.val))
     print(
         f"{run.label}: {model.num_params() / 1e6:.2f}M parameters, "
