@@ -19,7 +19,11 @@ def add_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser
     """Add `export` to the CLI's subcommands."""
     export = commands.add_parser("export", help="write a checkpoint's attention explorer as an HTML file",
                                  description=DESCRIPTION)  # fmt: skip
-    export.add_argument("--checkpoint", required=True, help="a ckpt.pt (or last.pt) written by `train`")
+    export.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a run folder written by `train` (its ckpt.pt, else its last.pt), or a checkpoint file",
+    )
     export.add_argument("--prompt", required=True, help="the text whose attention the page shows")
     export.add_argument("--out", required=True, help="the HTML file to write, e.g. explorer.html")
     export.add_argument("--layer", type=int, default=0, help="the layer the page opens on (default: 0)")
@@ -31,23 +35,21 @@ def add_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 def run(args: argparse.Namespace) -> None:
     """Load the checkpoint on the CPU, export its explorer, say where and how big."""
-    from ..training.checkpoint import load_checkpoint
     from ..viz.export import describe_model, export_explorer
+    from .run_folder import checkpoint_in, load_from_run
 
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise PlaygroundError(f"--out {out} does not end in .html: name the page something.html")
     if out.exists() and not args.force:
         raise PlaygroundError(f"{out} exists: pass --force to replace it, or choose another --out")
-    checkpoint = load_checkpoint(args.checkpoint, device="cpu")
+    checkpoint = load_from_run(checkpoint_in(args.checkpoint, "sample"), "sample", "cpu")
     model, tokenizer = checkpoint.model, checkpoint.tokenizer
     if not getattr(model, "has_attention", False):
         raise PlaygroundError(
             f"{args.checkpoint} holds a {type(model).__name__}: it has no attention to show"
         )
-    title = (
-        f"Attention explorer: {describe_model(model)}, step {checkpoint.step} of {Path(args.checkpoint).name}"
-    )
+    title = f"Attention explorer: {describe_model(model)}, step {checkpoint.step} of {checkpoint.path.name}"
     try:
         path = export_explorer(model, tokenizer, args.prompt, out, args.layer, args.head, args.query, title)
     except ValueError as error:  # an empty prompt, an unknown character, a head out of range
