@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from attention_playground.tools.machine import describe_machine, today
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +66,15 @@ def format_seconds(seconds: float) -> str:
     return f"~{max(1, round(seconds))} s"
 
 
-def notebook_runtime(seconds: float, machine: str) -> str:
-    """The text the opening cell shows between its runtime markers."""
-    return f"{format_seconds(seconds)} for Restart & Run All, measured by {RUNNER} ({machine})"
+def notebook_runtime(seconds: float, cores: int) -> str:
+    """The text the opening cell shows between its runtime markers: the time and the cores it used
+    (the CPU's name stays out of a lesson; the README's course table names the machine)."""
+    on = f"{cores} CPU core" + ("s" if cores != 1 else "")
+    return f"{format_seconds(seconds)} for Restart & Run All on {on}, measured by {RUNNER}"
 
 
-def rewrite_notebook_cell(source: str, seconds: float, machine: str, where: str) -> str:
-    return rewrite_span(source, RUNTIME, notebook_runtime(seconds, machine), where)
+def rewrite_notebook_cell(source: str, seconds: float, cores: int, where: str) -> str:
+    return rewrite_span(source, RUNTIME, notebook_runtime(seconds, cores), where)
 
 
 def rewrite_course_table(readme: str, seconds: dict[str, float], machine: str, date: str) -> str:
@@ -109,7 +113,10 @@ def execute(path: Path):
     from nbconvert.preprocessors import ExecutePreprocessor
 
     nb = nbformat.read(path, as_version=4)
-    executor = ExecutePreprocessor(timeout=600, kernel_name="python3", record_timing=False)
+    # coalesce_streams: a text progress bar's overwritten states (carriage returns) leave its last
+    executor = ExecutePreprocessor(
+        timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True
+    )
     start = time.perf_counter()
     executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})  # starts and stops the kernel
     seconds = time.perf_counter() - start
@@ -157,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     every = sorted((ROOT / "notebooks").glob("*.ipynb"))
     paths = [p.resolve() for p in args.notebooks] or every
     where = describe_machine(dated=False)  # such as '2 threads on AMD EPYC 7B13, AVX2, torch 2.13.0'
+    cores = torch.get_num_threads()  # what OMP_NUM_THREADS set: the notebooks' kernels use as many
     if not args.check:  # a missing marker fails now, not after minutes of running
         for path in paths:
-            rewrite_notebook_cell(opening_cell(nbformat.read(path, as_version=4)).source, 0, where, path.name)
+            rewrite_notebook_cell(opening_cell(nbformat.read(path, as_version=4)).source, 0, cores, path.name)
     seconds, failed = {}, []
     with local_runs_set_aside():
         for path in paths:
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if not args.check:
                 cell = opening_cell(nb)
-                cell.source = rewrite_notebook_cell(cell.source, seconds[path.stem], where, path.name)
+                cell.source = rewrite_notebook_cell(cell.source, seconds[path.stem], cores, path.name)
                 nbformat.write(nb, path)
             print(f"{path.name}: executed in {seconds[path.stem]:.1f} s", flush=True)
     if failed:

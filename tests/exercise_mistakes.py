@@ -388,12 +388,12 @@ def attend_unmasked(q, k, v):
 
 @planted("check_attend", "wei.transpose(-2, -1) @ v", "transposed weights")
 def attend_transposed(q, k, v):
-    return solutions.masked_softmax(_scaled(q, k)).transpose(-2, -1) @ v
+    return solutions.my_masked_softmax(_scaled(q, k)).transpose(-2, -1) @ v
 
 
 @planted("check_attend", "no scale", "not scaled by 1/√head_size")
 def attend_unscaled(q, k, v):
-    return solutions.masked_softmax(q @ k.transpose(-2, -1)) @ v
+    return solutions.my_masked_softmax(q @ k.transpose(-2, -1)) @ v
 
 
 @planted("check_attend", "mask after the softmax", "masked after the softmax")
@@ -404,12 +404,12 @@ def attend_mask_late(q, k, v):
 
 @planted("check_attend", "weights @ k", "sum of the keys")
 def attend_keys(q, k, v):
-    return solutions.masked_softmax(_scaled(q, k)) @ k
+    return solutions.my_masked_softmax(_scaled(q, k)) @ k
 
 
 @planted("check_attend", "returns the weights", "returned the attention weights")
 def attend_weights(q, k, v):
-    return solutions.masked_softmax(_scaled(q, k))
+    return solutions.my_masked_softmax(_scaled(q, k))
 
 
 # ---- 04 · Head -----------------------------------------------------------------------------------------
@@ -608,7 +608,7 @@ class FeedForwardReluFirst(nn.Module):
 # ---- 06 · block ----------------------------------------------------------------------------------------
 
 
-class _Block(solutions.Block):
+class _Block(solutions.MyBlock):
     pass
 
 
@@ -793,4 +793,4 @@ def sample_global_rng(logits, temperature, top_k, generator):
 
 @planted("check_next_token", "returns (B,) instead of (B, 1)", "you returned shape")
 def sample_flat(logits, temperature, top_k, generator):
-    return solutions.next_token(logits, temperature, top_k, generator).squeeze(-1)
+    return solutions.my_next_token(logits, temperature, top_k, generator).squeeze(-1)

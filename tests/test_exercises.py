@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_sixteen_exercises_in_every_notebook_of_the_course_with_a_solution_each(
     assert (
         set(solutions.SOLUTIONS)
         == set(EXERCISES)
-        == set(exercises.__all__) - {"EXERCISES", "NOT_DONE", "ExerciseError"}
+        == set(exercises.__all__) - {"EXERCISES", "NOT_DONE", "ExerciseError", "show_solution"}
     )
     assert len(EXERCISES) >= 15
     assert {e.notebook for e in EXERCISES.values()} == {f"{i:02d}" for i in range(7)}
@@ -134,7 +135,7 @@ def test_a_right_answer_that_changes_its_input_in_place_passes():
 
     def divides_in_place(logits, temperature, top_k, generator):
         logits /= temperature
-        return solutions.next_token(logits, 1.0, top_k, generator)
+        return solutions.my_next_token(logits, 1.0, top_k, generator)
 
     assert ": correct. " in printed(exercises.check_masked_softmax, in_place)
     assert ": correct. " in printed(exercises.check_next_token, divides_in_place)
@@ -160,6 +161,104 @@ def test_an_answer_that_raises_says_so_and_on_which_input():
     with pytest.raises(ExerciseError, match="your code raised ZeroDivisionError") as caught:
         exercises.check_attention_scores(lambda q, k: 1 / 0)
     assert "q (1, 4, 4):" in str(caught.value)
+
+
+# ---- what the learner reads when it fails --------------------------------------------------------
+
+
+def failure(check, answer) -> ExerciseError:
+    with pytest.raises(ExerciseError) as caught:
+        check(answer)
+    return caught.value
+
+
+def frames(error: BaseException) -> list[str]:
+    tb, names = error.__traceback__, []
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return names
+
+
+def test_a_wrong_answer_is_one_error_without_the_checks_frames():
+    error = failure(exercises.check_masked_softmax, lambda scores: scores.softmax(dim=-1))
+    assert error.__cause__ is None and error.__suppress_context__  # no chained traceback
+    assert frames(error)[-1] == "run"  # raised by the check's wrapper: none of the comparison's frames
+    assert error.learner_error is None
+    rendered = error._render_traceback_()  # what Jupyter shows in place of a traceback
+    assert rendered == [f"ExerciseError: {error}"] and rendered[0].startswith(
+        "ExerciseError: my_masked_softmax: "
+    )
+
+
+def test_when_the_learners_code_raises_they_get_their_own_traceback_and_one_error():
+    def my_attention_scores(q, k):
+        scale = 1 / 0  # the learner's bug
+        return q @ k.transpose(-2, -1) * scale
+
+    error = failure(exercises.check_attention_scores, my_attention_scores)
+    assert isinstance(error.learner_error, ZeroDivisionError)
+    assert error.__cause__ is None and error.__suppress_context__
+    assert frames(error)[-2:] == ["run", "my_attention_scores"]  # the wrapper, then the learner's code
+    rendered = "\n".join(error._render_traceback_())
+    assert "scale = 1 / 0" in rendered and "ZeroDivisionError" in rendered
+    assert "attention_playground" not in rendered  # not one frame of the library
+    assert (
+        rendered.splitlines()[-len(str(error).splitlines())] == f"ExerciseError: {str(error).splitlines()[0]}"
+    )
+    assert str(error).startswith("my_attention_scores: your code raised ZeroDivisionError")
+
+
+def test_a_module_that_raises_in_its_forward_shows_its_forward_not_torchs_call_machinery():
+    class MyHead(nn.Module):
+        def __init__(self, n_embd, head_size):
+            super().__init__()
+            self.query, self.key, self.value = (nn.Linear(n_embd, head_size, bias=False) for _ in range(3))
+
+        def forward(self, x):
+            return self.query(x) @ self.key(x)  # (B, T, hs) @ (B, T, hs): the shapes do not fit
+
+    error = failure(exercises.check_head, MyHead)
+    assert frames(error)[-2:] == ["run", "forward"] and isinstance(error.learner_error, RuntimeError)
+
+
+CHECKED = "\n\ncheck_masked_softmax(my_masked_softmax)"
+JUPYTER_CELLS = [
+    "from attention_playground.exercises import check_masked_softmax",
+    "def my_masked_softmax(scores):\n    return scores.softmax(dim=-1)" + CHECKED,  # wrong
+    "def my_masked_softmax(scores):\n    return scores.softmax(dim=0)[5]" + CHECKED,  # raises
+]
+
+
+def test_jupyter_shows_the_message_first_and_only_the_learners_frames():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in JUPYTER_CELLS])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    wrong, raising = ([o for o in cell.outputs if o.output_type == "error"][0] for cell in nb.cells[1:])
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    assert [ansi.sub("", line) for line in wrong.traceback][0].startswith(
+        "ExerciseError: my_masked_softmax: "
+    )
+    shown = "\n".join(ansi.sub("", line) for line in raising.traceback)
+    assert "scores.softmax(dim=0)[5]" in shown and "IndexError" in shown
+    assert "attention_playground" not in shown and "exercises" not in shown  # no frame of the check
+    assert shown.count("Traceback") <= 1 and "direct cause" not in shown  # one traceback, no chain
+
+
+def test_show_solution_reveals_one_answer_by_any_of_its_names():
+    for check_name, entry in EXERCISES.items():
+        short = check_name.removeprefix("check_")
+        shown = str(exercises.show_solution(short))
+        assert f"{entry.check.title}(" in shown, (short, shown[:80])  # under the notebook's own name
+        assert (
+            str(exercises.show_solution(check_name))
+            == shown
+            == str(exercises.show_solution(entry.check.title))
+        )
+    assert "```python" in exercises.show_solution("masked_softmax")._repr_markdown_()
+    with pytest.raises(ValueError, match="no exercise called 'masked_sofmax': name one of 'char_tokenizer'"):
+        exercises.show_solution("masked_sofmax")
 
 
 def test_a_module_without_the_asked_layers_says_which_is_missing():
@@ -220,8 +319,8 @@ def test_a_module_whose_forward_is_still_the_skeleton_is_not_done_yet(name):
 def test_a_check_leaves_the_notebooks_random_state_and_autograd_alone():
     torch.manual_seed(1234)
     before = torch.get_rng_state()
-    printed(exercises.check_next_token, solutions.next_token)
-    printed(exercises.check_get_batch, solutions.get_batch)
+    printed(exercises.check_next_token, solutions.my_next_token)
+    printed(exercises.check_get_batch, solutions.my_get_batch)
     assert torch.equal(torch.get_rng_state(), before)
     assert torch.is_grad_enabled()
 
@@ -278,6 +377,26 @@ def test_every_notebook_of_the_course_has_a_your_turn_and_every_exercise_is_in_o
     assert {notebook for notebook, _, _ in CELLS} == {path.stem for path in COURSE}
     called = Counter(check_call(ast.parse(source))[0] for _, _, source in CELLS)
     assert set(called) == set(EXERCISES) and max(called.values()) == 1
+
+
+def test_the_checks_messages_name_what_the_notebooks_cell_defines():
+    for _, _, source in CELLS:
+        check, answer = check_call(ast.parse(source))
+        assert EXERCISES[check].check.title == answer  # "my_tokenizer: ...", "MyMultiHead: ..."
+        assert EXERCISES[check].task.startswith(answer)
+
+
+def test_sampling_the_next_token_comes_after_temperature_and_top_k_are_taught():
+    cells = json.loads((ROOT / "notebooks" / "06_gpt.ipynb").read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(cell["source"]) for cell in cells]
+    exercise = next(i for i, source in enumerate(sources) if "check_next_token(" in source)
+    taught = [
+        i
+        for i, source in enumerate(sources[:exercise])
+        if cells[i]["cell_type"] == "markdown" and re.search(r"^## .*temperature.*top-k", source, re.I | re.M)
+    ]
+    assert taught, "notebook 06 teaches temperature and top-k in a section before its next-token exercise"
+    assert any("sampling_probs(" in sources[i] for i in range(taught[0], exercise))  # and shows them
 
 
 @pytest.mark.parametrize(

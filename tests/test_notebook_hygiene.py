@@ -257,21 +257,83 @@ def test_the_readme_course_table_has_a_run_time_for_every_notebook():
 
 def test_the_runner_rewrites_the_opening_cell_between_its_markers_only():
     source = "".join(load(NOTEBOOKS[0])["cells"][0]["source"])
-    machine = "2 threads on Some CPU, AVX2, torch 2.13.0"
-    once = runner.rewrite_notebook_cell(source, 7.4, machine, "00")
+    once = runner.rewrite_notebook_cell(source, 7.4, 2, "00")
     assert runner.RUNTIME.search(once)[2] == (
-        f"~7 s for Restart & Run All, measured by `scripts/run_notebooks.sh` ({machine})"
+        "~7 s for Restart & Run All on 2 CPU cores, measured by `scripts/run_notebooks.sh`"
     )
     assert runner.RUNTIME.sub("", once) == runner.RUNTIME.sub("", source)  # the prose is untouched
-    twice = runner.rewrite_notebook_cell(once, 125.6, machine, "00")
-    assert (
-        runner.RUNTIME.search(twice)[2].startswith("~126 s for") and len(runner.RUNTIME.findall(twice)) == 1
-    )
+    twice = runner.rewrite_notebook_cell(once, 125.6, 1, "00")
+    assert runner.RUNTIME.search(twice)[2].startswith("~126 s for Restart & Run All on 1 CPU core,")
+    assert len(runner.RUNTIME.findall(twice)) == 1
     with pytest.raises(ValueError, match="found 0"):
-        runner.rewrite_notebook_cell("**Run time:** about 8 seconds", 8.0, machine, "00")
+        runner.rewrite_notebook_cell("**Run time:** about 8 seconds", 8.0, 2, "00")
     with pytest.raises(ValueError, match="found 2"):
-        runner.rewrite_notebook_cell(once + once, 8.0, machine, "00")
+        runner.rewrite_notebook_cell(once + once, 8.0, 2, "00")
     assert runner.format_seconds(0.2) == "~1 s" and runner.format_seconds(69.6) == "~70 s"
+
+
+# --- the notebooks read as lessons ---
+
+OPENING_WORDS = 120  # what you build, what you need from before, the lectures, the run time
+CPU_MODEL = re.compile(r"Xeon|EPYC|Ryzen|Core\(TM\)|Intel|AMD|AVX|Apple M\d", re.IGNORECASE)
+# How the course was made is not a lesson: no test tooling, no history of its making
+MAKING = re.compile(
+    r"\bnbval\b|\btagged\b|\bsessions?\b|\bround \d|\bissue \d|\bthis hour\b|\bwe measured\b"
+    r"|\bin our runs\b|\bevery run we\b|\bour runs\b|\bwe made\b",
+    re.IGNORECASE,
+)
+
+
+def rendered_words(markdown: str) -> int:
+    """The words a reader sees: a link counts as its text, markers and markup as nothing."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"<!--.*?-->|[#*`|]", " ", text)
+    return len(re.findall(r"[\w~&'’.:/()-]*\w[\w~&'’.:/()-]*", text))
+
+
+def test_rendered_words_counts_what_a_reader_sees():
+    assert rendered_words("**You build:** a [bigram model (22:11)](https://x.y/z?t=1) <!-- runtime -->") == 6
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_opening_cell_is_short_and_names_no_cpu(path):
+    opening = "".join(load(path)["cells"][0]["source"])
+    words = rendered_words(opening)
+    assert words <= OPENING_WORDS, (
+        f"{path.name}: the opening cell has {words} words (at most {OPENING_WORDS})"
+    )
+    assert not CPU_MODEL.search(opening), f"{path.name}: a CPU's name in the opening cell"
+    assert re.search(r"on \d+ CPU cores?, measured by", runner.RUNTIME.search(opening)[2])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_prose_speaks_of_the_lesson_not_of_its_making(path):
+    for i, cell in enumerate(load(path)["cells"]):
+        source = "".join(cell["source"])
+        text = source if cell["cell_type"] == "markdown" else comments(source)
+        found = MAKING.findall(text)
+        assert not found, f"{path.name}, cell {i}: {found}"
+
+
+def test_the_exercise_instructions_are_written_out_once():
+    says = [
+        p.stem for p in NOTEBOOKS for c in load(p)["cells"] if "Run the cell as it is" in "".join(c["source"])
+    ]
+    assert says == ["00_data_and_tokenizers"]
+
+
+PROGRESS = re.compile(r"(\d+)%\|")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_saved_progress_bar_shows_a_finished_run(path):
+    for i, cell in enumerate(code_cells(load(path))):
+        for text in output_texts(cell):
+            shown = [int(p) for p in PROGRESS.findall(text.split("\r")[-1] if "\r" in text else text)]
+            assert all(p == 100 for p in shown), f"{path.name}, code cell {i + 1}: a bar saved at {shown}%"
+            assert "\r" not in text.rstrip("\n"), (
+                f"{path.name}, code cell {i + 1}: overwritten bar states saved"
+            )
 
 
 def test_the_runner_rewrites_the_readme_table_with_one_run_of_every_notebook():

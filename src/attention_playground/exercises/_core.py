@@ -4,18 +4,60 @@ small to large, recognising the usual mistakes, and writing messages that teach.
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
 from typing import Any, NoReturn, cast
 
 import torch
 from torch import nn
 
-NOT_DONE = "not done yet"  # the stable phrase a skeleton prints (nbval compares it)
+NOT_DONE = "not done yet"  # the stable phrase a skeleton prints (the saved notebooks show it)
+# Frames of these folders that run before the learner's code are not the learner's to read
+LIBRARY_FOLDERS = (str(Path(__file__).resolve().parents[1]), str(Path(torch.__file__).resolve().parent))
 
 
 class ExerciseError(AssertionError):
-    """A wrong answer. The message names the mistake, shows the smallest input where it shows, and hints."""
+    """A wrong answer. The message names the mistake, shows the smallest input where it shows, and hints.
+
+    Where the learner's code raised, `learner_error` is that error; the traceback then holds the
+    learner's own frames only, and Jupyter shows them, then the message (_render_traceback_).
+    """
+
+    def __init__(self, message: str, learner_error: BaseException | None = None):
+        super().__init__(message)
+        self.learner_error = learner_error
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of a traceback: the learner's own frames, if their code raised,
+        then this message, without the frames of the check."""
+        lines = learner_traceback(self.learner_error) if self.learner_error is not None else []
+        return [*lines, f"{type(self).__name__}: {self}"]
+
+
+def own_frames(error: BaseException | None) -> TracebackType | None:
+    """The traceback of `error` from the first frame outside the library (and torch) on: the frames of
+    the learner's code, and what it called."""
+    tb = error.__traceback__ if error is not None else None
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(LIBRARY_FOLDERS):
+        tb = tb.tb_next
+    return tb
+
+
+def learner_traceback(error: BaseException) -> list[str]:
+    """The learner's error with its own frames, as IPython formats a traceback (plain text elsewhere)."""
+    tb = own_frames(error)
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        return list(shell.InteractiveTB.structured_traceback(type(error), error, tb))
+    return "".join(traceback.format_exception(type(error), error, tb)).rstrip("\n").split("\n")
 
 
 class NotDone(Exception):
@@ -59,6 +101,8 @@ def exercise(title: str) -> Callable[[Callable[[Any], str]], Callable[[Any], Non
     def decorate(check: Callable[[Any], str]) -> Callable[[Any], None]:
         @functools.wraps(check)
         def run(answer: Any) -> None:
+            __tracebackhide__ = True  # noqa: F841  (IPython leaves this frame out of a traceback)
+            failure = None
             with torch.random.fork_rng(devices=[]), torch.no_grad():
                 torch.manual_seed(0)
                 try:
@@ -69,15 +113,29 @@ def exercise(title: str) -> Callable[[Callable[[Any], str]], Callable[[Any], Non
                     )
                     return
                 except Raised as raised:
-                    raise ExerciseError(
-                        report(title, f"your code raised {raised}", [], "read the error above this message")
-                    ) from raised.error
+                    headline = f"your code raised {raised}: the traceback above shows where"
+                    failure = ExerciseError(report(title, headline, [], RAISED_HINT), raised.error)
+                except ExerciseError as error:
+                    failure = error
+            if failure is not None:
+                raise trimmed(failure) from None  # one error, without the check's frames or a chain
             print(f"{title}: correct. {verified}")
 
         run.title = title  # type: ignore[attr-defined]
         return run
 
     return decorate
+
+
+RAISED_HINT = "fix the line where your code raised; run the cell again"
+
+
+def trimmed(failure: ExerciseError) -> ExerciseError:
+    """The error to raise from a check: where the learner's code raised (the error a check raised
+    `from`), with the learner's own frames as its traceback; otherwise with none of the check's."""
+    if failure.learner_error is None and failure.__cause__ is not None:
+        failure.learner_error = failure.__cause__
+    return failure.with_traceback(own_frames(failure.learner_error))
 
 
 def report(title: str, headline: str, evidence: Sequence[str], hint: str) -> str:
@@ -306,9 +364,8 @@ class Comparison:
                     report(self.title, mistake.headline, evidence, mistake.hint)
                 ) from raised.error
         evidence = case.evidence()
-        raise ExerciseError(
-            report(self.title, f"your code raised {raised}", evidence, self.hint)
-        ) from raised.error
+        headline = f"your code raised {raised}: the traceback above shows where"
+        raise ExerciseError(report(self.title, headline, evidence, self.hint)) from raised.error
 
     def _explain(self, case: Case, want: Want, got: Any) -> NoReturn:
         outputs = [*self._show("expected", want), *self._show("your", got)]

@@ -86,10 +86,6 @@ def rows_not_one(case: Case, got: Any, run: Run) -> bool:
     return not torch.allclose(sums, torch.ones_like(sums), atol=1e-4)
 
 
-def has_nan(case: Case, got: Any, run: Run) -> bool:
-    return bool(tensor(got).isnan().any())
-
-
 # ---- causal_average ----------------------------------------------------------------------------------
 
 
@@ -140,13 +136,13 @@ AVERAGE_MISTAKES = [
 ]
 
 
-@exercise("causal_average")
+@exercise("my_causal_average")
 def check_causal_average(fn: Callable) -> str:
     """fn(x (B, T, C)) -> y (B, T, C): y[:, t] is the mean of x[:, 0 … t]."""
     shapes = ((1, 1, 2), (1, 2, 2), (1, 3, 2), (2, 4, 3), (4, 8, 2))
     cases = [Case({"x": randn(*shape, seed=i)}) for i, shape in enumerate(shapes)]
     Comparison(
-        "causal_average",
+        "my_causal_average",
         "y",
         lambda case: call(fn, *case.args),
         lambda case: causal_average(*case.args),
@@ -214,13 +210,13 @@ SOFTMAX_MISTAKES = [
 ]
 
 
-@exercise("masked_softmax")
+@exercise("my_masked_softmax")
 def check_masked_softmax(fn: Callable) -> str:
     """fn(scores (..., T, T)) -> weights: future scores masked to -inf, softmax over the last dim."""
     shapes = ((2, 2), (3, 3), (2, 3, 3), (2, 2, 4, 4))
     cases = [Case({"scores": randn(*shape, seed=i)}) for i, shape in enumerate(shapes)]
     Comparison(
-        "masked_softmax",
+        "my_masked_softmax",
         "weights",
         lambda case: call(fn, *case.args),
         lambda case: masked_softmax(*case.args),
@@ -286,14 +282,14 @@ SCORE_MISTAKES = [
 ]
 
 
-@exercise("attention_scores")
+@exercise("my_attention_scores")
 def check_attention_scores(fn: Callable) -> str:
     """fn(q (..., T, hs), k (..., T, hs)) -> scores (..., T, T) = q @ kᵀ / √hs."""
     shapes = ((1, 4, 4), (1, 3, 5), (2, 6, 8), (8, 16, 64))
     cases = [Case({"q": randn(*s, seed=2 * i), "k": randn(*s, seed=2 * i + 1)}) for i, s in enumerate(shapes)]
     run = lambda case: call(fn, *case.args)  # noqa: E731
     Comparison(
-        "attention_scores",
+        "my_attention_scores",
         "scores",
         run,
         lambda case: attention_scores(*case.args),
@@ -357,7 +353,7 @@ ATTEND_MISTAKES = [
 ]
 
 
-@exercise("attend")
+@exercise("my_attend")
 def check_attend(fn: Callable) -> str:
     """fn(q, k, v), each (B, T, hs) -> (B, T, hs): causal softmax(q @ kᵀ / √hs) @ v."""
     shapes = ((1, 2, 2), (1, 3, 4), (2, 5, 4))
@@ -365,7 +361,7 @@ def check_attend(fn: Callable) -> str:
         Case({name: randn(*s, seed=3 * i + j) for j, name in enumerate("qkv")}) for i, s in enumerate(shapes)
     ]
     Comparison(
-        "attend",
+        "my_attend",
         "y",
         lambda case: call(fn, *case.args),
         lambda case: masked_softmax(attention_scores(*case.args[:2])) @ case.inputs["v"],
@@ -469,11 +465,11 @@ def build(cls: Callable, *args: Any) -> nn.Module:
     return module.eval()
 
 
-@exercise("head")
+@exercise("MyHead")
 def check_head(cls: Callable) -> str:
     """cls(n_embd, head_size) with nn.Linear `query`, `key`, `value`; forward (B, T, C) -> (B, T, hs)."""
     head = build(cls, N_EMBD, HEAD_SIZE)
-    linear_layers(head, ("query", "key", "value"), N_EMBD, HEAD_SIZE, "head")
+    linear_layers(head, ("query", "key", "value"), N_EMBD, HEAD_SIZE, "MyHead")
     has_bias = cast(nn.Linear, head.query).bias is not None  # linear_layers checked it is one
     reference = Head(N_EMBD, HEAD_SIZE, bias=has_bias).eval()
     for name in ("query", "key", "value"):
@@ -481,7 +477,7 @@ def check_head(cls: Callable) -> str:
     shapes = ((1, 2, N_EMBD), (1, 3, N_EMBD), (2, 5, N_EMBD))
     cases = [Case({"x": randn(*s, seed=i)}) for i, s in enumerate(shapes)]
     Comparison(
-        "head",
+        "MyHead",
         "y",
         lambda case: call(head, *case.args),
         lambda case: reference(*case.args),

@@ -75,7 +75,7 @@ def _reference_loss(case: Case) -> torch.Tensor:
     return loss
 
 
-@exercise("bigram_loss")
+@exercise("my_bigram_loss")
 def check_bigram_loss(fn: Callable) -> str:
     """fn(logits (B, T, V), targets (B, T)) -> the mean cross-entropy, a scalar."""
     cases = [_loss_case(1, 2, 3, 0), _loss_case(2, 3, 5, 1), _loss_case(3, 2, 4, 2)]
@@ -85,7 +85,7 @@ def check_bigram_loss(fn: Callable) -> str:
         return got is not None and got.numel() == 1 and same(want, got.reshape(()))
 
     Comparison(
-        "bigram_loss",
+        "my_bigram_loss",
         "loss",
         lambda case: call(fn, *case.args),
         _reference_loss,
@@ -142,7 +142,7 @@ COUNT_MISTAKES = [
 ]
 
 
-@exercise("bigram_counts")
+@exercise("my_bigram_counts")
 def check_bigram_counts(fn: Callable) -> str:
     """fn(tokens (N,), vocab_size) -> (V, V): row i, P(next token | token i), add-one smoothed."""
     cases = []
@@ -150,7 +150,7 @@ def check_bigram_counts(fn: Callable) -> str:
         tokens = torch.randint(V, (N,), generator=torch.Generator().manual_seed(seed))
         cases.append(Case({"tokens": tokens, "vocab_size": V}))
     Comparison(
-        "bigram_counts",
+        "my_bigram_counts",
         "probabilities",
         lambda case: call(fn, *case.args),
         lambda case: _rows(_counts(*case.args) + 1),

@@ -97,17 +97,17 @@ def _check_decode(title: str, text: str, decode: Callable) -> None:
     )
 
 
-@exercise("char_tokenizer")
-def check_char_tokenizer(make_tokenizer: Callable) -> str:
-    """make_tokenizer(text) -> (encode, decode); encode(str) -> list[int], decode(list[int]) -> str."""
-    title = "char_tokenizer"
+@exercise("my_tokenizer")
+def check_char_tokenizer(my_tokenizer: Callable) -> str:
+    """my_tokenizer(text) -> (encode, decode); encode(str) -> list[int], decode(list[int]) -> str."""
+    title = "my_tokenizer"
     for text in TEXTS:
-        pair = call(make_tokenizer, text)
+        pair = call(my_tokenizer, text)
         if not (isinstance(pair, tuple) and len(pair) == 2 and all(callable(f) for f in pair)):
             raise ExerciseError(
                 report(
                     title,
-                    f"make_tokenizer returned {type(pair).__name__}, not (encode, decode)",
+                    f"my_tokenizer returned {type(pair).__name__}, not (encode, decode)",
                     [],
                     "return two functions: `return encode, decode`",
                 )
@@ -161,10 +161,10 @@ def _split_mistake(data: torch.Tensor, val_fraction: float, train: torch.Tensor,
     return None
 
 
-@exercise("split")
+@exercise("my_split")
 def check_split(fn: Callable) -> str:
     """fn(data, val_fraction) -> (train, val): the first 1 - val_fraction of the tokens, then the rest."""
-    title = "split"
+    title = "my_split"
     for N, val_fraction in SPLIT_CASES:
         data = torch.arange(N)
         want = split(data, val_fraction)
@@ -173,7 +173,7 @@ def check_split(fn: Callable) -> str:
             raise ExerciseError(
                 report(
                     title,
-                    f"fn returned {type(got).__name__}, not (train, val)",
+                    f"my_split returned {type(got).__name__}, not (train, val)",
                     [],
                     "return the two parts: `return train, val`",
                 )
@@ -206,8 +206,8 @@ def _batch(fn: Callable, data: torch.Tensor, B: int, T: int, seed: int) -> tuple
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise ExerciseError(
             report(
-                "get_batch",
-                f"fn returned {type(out).__name__}, not (x, y)",
+                "my_get_batch",
+                f"my_get_batch returned {type(out).__name__}, not (x, y)",
                 [],
                 "return inputs and targets: `return x, y`",
             )
@@ -306,11 +306,11 @@ def _check_windows(fn: Callable) -> None:
             on_error=True,
         ),
     ]
-    Comparison("get_batch", ("x", "y"), run, reference, mistakes, equal=equal).check(cases)
+    Comparison("my_get_batch", ("x", "y"), run, reference, mistakes, equal=equal).check(cases)
 
 
 def _check_generator(fn: Callable) -> None:
-    title = "get_batch"
+    title = "my_get_batch"
     data, B, T = torch.arange(50), 8, 5
     torch.manual_seed(1)
     x1, _ = _batch(fn, data, B, T, seed=0)
@@ -349,7 +349,7 @@ def _check_every_start(fn: Callable) -> None:
         missing = sorted(fits - drawn)
         raise ExerciseError(
             report(
-                "get_batch",
+                "my_get_batch",
                 f"in {B} draws your batch never starts a window at {missing}",
                 [
                     f"data = torch.arange({len(data)}), block_size = {T}: the windows fit at {sorted(fits)}",
@@ -360,7 +360,7 @@ def _check_every_start(fn: Callable) -> None:
         )
 
 
-@exercise("get_batch")
+@exercise("my_get_batch")
 def check_get_batch(fn: Callable) -> str:
     """fn(data, batch_size, block_size, generator) -> (x, y), each (B, T), y shifted by one."""
     _check_windows(fn)

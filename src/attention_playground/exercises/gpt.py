@@ -34,7 +34,7 @@ N_EMBD = 4
 
 
 def _two_linears(module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-    title = "feed_forward"
+    title = "MyFeedForward"
     linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
     if len(linears) != 2:
         raise ExerciseError(
@@ -78,7 +78,7 @@ def _library_ffwd(first: nn.Linear, second: nn.Linear) -> FeedForward:
     return reference
 
 
-@exercise("feed_forward")
+@exercise("MyFeedForward")
 def check_feed_forward(cls: Callable) -> str:
     """cls(n_embd): Linear(C, 4C) -> ReLU -> Linear(4C, C); forward (B, T, C) -> (B, T, C)."""
     module = build(cls, N_EMBD)
@@ -108,7 +108,7 @@ def check_feed_forward(cls: Callable) -> str:
     ]
     cases = [Case({"x": randn(1, 1, N_EMBD, seed=0)}), Case({"x": randn(2, 3, N_EMBD, seed=1)})]
     Comparison(
-        "feed_forward",
+        "MyFeedForward",
         "y",
         lambda case: call(module, *case.args),
         lambda case: reference(*case.args),
@@ -183,7 +183,7 @@ def block_mistakes(block: nn.Module) -> list[Mistake]:
     ]
 
 
-@exercise("block")
+@exercise("MyBlock")
 def check_block(cls: Callable) -> str:
     """cls(config) with ln1, attn, ln2, ffwd; forward: x + attn(ln1(x)), then + ffwd(ln2(x))."""
     block = build(cls, BLOCK_CONFIG)
@@ -191,8 +191,8 @@ def check_block(cls: Callable) -> str:
     if missing:
         raise ExerciseError(
             report(
-                "block",
-                f"your Block has no {', '.join(missing)}",
+                "MyBlock",
+                f"your MyBlock has no {', '.join(missing)}",
                 [],
                 "keep the skeleton's __init__: ln1, attn, ln2 and ffwd",
             )
@@ -207,14 +207,14 @@ def check_block(cls: Callable) -> str:
     C = BLOCK_CONFIG.n_embd
     cases = [Case({"x": randn(1, 2, C, seed=0)}), Case({"x": randn(2, 4, C, seed=1)})]
     Comparison(
-        "block",
+        "MyBlock",
         "y",
         lambda case: call(block, *case.args),
         lambda case: reference(*case.args),
         block_mistakes(block),
         hint="two residual steps, each adding a sublayer of a LayerNorm of x",
     ).check(cases)
-    return "x + attn(ln1(x)), then + ffwd(ln2(x)): your Block's weights in ap.Block give the same output."
+    return "x + attn(ln1(x)), then + ffwd(ln2(x)): your MyBlock's weights in ap.Block give the same output."
 
 
 # ---- GPT forward -------------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def gpt_mistakes(model: GPT, fn: Callable) -> list[Mistake]:
     ]
 
 
-@exercise("gpt_forward")
+@exercise("my_gpt_forward")
 def check_gpt_forward(fn: Callable) -> str:
     """fn(model, idx (B, T)) -> logits (B, T, V), from the parts of an ap.GPT."""
     model = cast(GPT, build(GPT, GPT_CONFIG))  # build returns the module it was given the class of
@@ -297,7 +297,7 @@ def check_gpt_forward(fn: Callable) -> str:
         for i, s in enumerate(shapes)
     ]
     Comparison(
-        "gpt_forward",
+        "my_gpt_forward",
         "logits",
         lambda case: call(fn, *case.args),
         lambda case: model(case.inputs["idx"])[0],
@@ -323,10 +323,6 @@ def _probs(
     if top_k is not None:
         logits = logits.masked_fill(logits < logits.topk(top_k).values[-1], fill)
     return logits.softmax(-1)
-
-
-def _keep(k: int | None, by: int) -> int | None:
-    return None if k is None else k + by
 
 
 def sampling_candidates(t: float, k: int | None) -> list[tuple[str, str, torch.Tensor]]:
@@ -387,7 +383,7 @@ def _frequencies(fn: Callable, t: float, k: int | None, seed: int = 0) -> torch.
     if out.shape != (DRAWS, 1):
         raise ExerciseError(
             report(
-                "next_token",
+                "my_next_token",
                 f"for logits of shape ({DRAWS}, {len(LOGITS)}) you returned shape {tuple(out.shape)}, "
                 f"expected ({DRAWS}, 1)",
                 [],
@@ -406,7 +402,7 @@ def _check_generator(fn: Callable) -> None:
     if not torch.equal(torch.as_tensor(first), torch.as_tensor(second)):
         raise ExerciseError(
             report(
-                "next_token",
+                "my_next_token",
                 "your sampling ignores the generator: the same seed gave different tokens",
                 [
                     *show("first call", torch.as_tensor(first).flatten()),
@@ -417,7 +413,7 @@ def _check_generator(fn: Callable) -> None:
         )
 
 
-@exercise("next_token")
+@exercise("my_next_token")
 def check_next_token(fn: Callable) -> str:
     """fn(logits (B, V), temperature, top_k, generator) -> (B, 1) token ids sampled from the last position."""
     _check_generator(fn)
@@ -440,7 +436,7 @@ def check_next_token(fn: Callable) -> str:
             *show("expected probabilities", expected),
             *show("your frequencies", got),
         ]
-        raise ExerciseError(report("next_token", headline, evidence, hint))
+        raise ExerciseError(report("my_next_token", headline, evidence, hint))
     return (
         f"Over {DRAWS:,} draws, the tokens follow softmax(logits / temperature) within the top k, for "
         f"{len(SCENARIOS)} settings, and the generator alone decides them."

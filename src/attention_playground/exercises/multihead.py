@@ -56,13 +56,13 @@ SPLIT_MISTAKES = [
 ]
 
 
-@exercise("split_heads")
+@exercise("my_split_heads")
 def check_split_heads(fn: Callable) -> str:
     """fn(x (B, T, C), n_head) -> (B, n_head, T, head_size): head h reads channels h*hs … (h+1)*hs - 1."""
     sizes = ((1, 3, 4, 2), (1, 3, 6, 3), (2, 4, 8, 2))  # T != n_head first: else two mistakes coincide
     cases = [Case({"x": randn(B, T, C, seed=i), "n_head": nh}) for i, (B, T, C, nh) in enumerate(sizes)]
     Comparison(
-        "split_heads",
+        "my_split_heads",
         "heads",
         lambda case: call(fn, *case.args),
         lambda case: _split(*case.args),
@@ -80,7 +80,7 @@ HEAD_SIZE = N_EMBD // N_HEAD
 
 def _structure(module: nn.Module) -> list[nn.Module]:
     """The learner's heads, checked: n_head distinct modules of head_size channels, and a C -> C `proj`."""
-    title = "multi_head"
+    title = "MyMultiHead"
     heads = getattr(module, "heads", None)
     if not isinstance(heads, (nn.ModuleList, nn.Sequential, list, tuple)):
         raise ExerciseError(
@@ -88,7 +88,7 @@ def _structure(module: nn.Module) -> list[nn.Module]:
                 title,
                 "your module has no list of heads called `heads`",
                 [],
-                "self.heads = nn.ModuleList([Head(n_embd, head_size) for _ in range(n_head)])",
+                "self.heads = nn.ModuleList([ap.Head(n_embd, head_size) for _ in range(n_head)])",
             )
         )
     heads = list(heads)
@@ -107,7 +107,7 @@ def _structure(module: nn.Module) -> list[nn.Module]:
                 title,
                 "your heads are one module repeated: they share their weights and all compute the same",
                 [],
-                "[Head(...)] * n_head repeats one object: build a new Head in each turn of a loop",
+                "[ap.Head(...)] * n_head repeats one object: build a new ap.Head in each turn of a loop",
             )
         )
     first = heads[0].query
@@ -180,7 +180,7 @@ def multi_head_mistakes(module: nn.Module, heads: list[Head], seen: dict) -> lis
     ]
 
 
-@exercise("multi_head")
+@exercise("MyMultiHead")
 def check_multi_head(cls: Callable) -> str:
     """cls(n_embd, n_head): n_head `heads` of size n_embd // n_head, a `proj`; (B, T, C) -> (B, T, C)."""
     module = build(cls, N_EMBD, N_HEAD)
@@ -199,7 +199,7 @@ def check_multi_head(cls: Callable) -> str:
         return sublayer(module, "proj")(torch.cat([h(*case.args) for h in heads], dim=-1))  # ap.Head copies
 
     Comparison(
-        "multi_head",
+        "MyMultiHead",
         "y",
         run,
         reference,

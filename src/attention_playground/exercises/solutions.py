@@ -1,4 +1,5 @@
-"""One answer to each "Your turn" exercise, written the lecture's way rather than the library's.
+"""One answer to each "Your turn" exercise, written the lecture's way rather than the library's, under
+the name the notebook's cell gives it (`show_solution("masked_softmax")` shows one of them).
 
 Try the exercise first: each check tells you what is wrong and hints at what to change. The tests run
 every check against these answers, and the notebooks' skeletons are filled with them to prove that a
@@ -11,15 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.attention import MultiHeadAttention as LibraryMultiHeadAttention
-from ..nn.config import GPTConfig
-from ..nn.gpt import GPT
-from ..nn.gpt import FeedForward as LibraryFeedForward
+import attention_playground as ap  # as the notebooks write it (the package is loaded before this module)
 
 # ---- 00 · data and tokenizers --------------------------------------------------------------------------
 
 
-def char_tokenizer(text: str):
+def my_tokenizer(text: str):
     chars = sorted(list(set(text)))
     stoi = {ch: i for i, ch in enumerate(chars)}
     itos = {i: ch for i, ch in enumerate(chars)}
@@ -28,12 +26,12 @@ def char_tokenizer(text: str):
     return encode, decode
 
 
-def split(data: torch.Tensor, val_fraction: float):
+def my_split(data: torch.Tensor, val_fraction: float):
     n = int((1 - val_fraction) * len(data))
     return data[:n], data[n:]
 
 
-def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
+def my_get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
     ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     x = torch.stack([data[i : i + block_size] for i in ix])
     y = torch.stack([data[i + 1 : i + block_size + 1] for i in ix])
@@ -43,14 +41,14 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: t
 # ---- 01 · bigram ---------------------------------------------------------------------------------------
 
 
-def bigram_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def my_bigram_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     B, T, C = logits.shape
     logits = logits.view(B * T, C)
     targets = targets.view(B * T)
     return F.cross_entropy(logits, targets)
 
 
-def bigram_counts(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+def my_bigram_counts(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     counts = torch.zeros(vocab_size, vocab_size)
     for current, following in zip(tokens[:-1].tolist(), tokens[1:].tolist(), strict=True):
         counts[current, following] += 1
@@ -61,7 +59,7 @@ def bigram_counts(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
 # ---- 02 · bag of words ---------------------------------------------------------------------------------
 
 
-def causal_average(x: torch.Tensor) -> torch.Tensor:
+def my_causal_average(x: torch.Tensor) -> torch.Tensor:
     B, T, C = x.shape
     xbow = torch.zeros((B, T, C))
     for b in range(B):
@@ -74,14 +72,14 @@ def causal_average(x: torch.Tensor) -> torch.Tensor:
 # ---- 03 · masked softmax -------------------------------------------------------------------------------
 
 
-def masked_softmax(scores: torch.Tensor) -> torch.Tensor:
+def my_masked_softmax(scores: torch.Tensor) -> torch.Tensor:
     T = scores.shape[-1]
     tril = torch.tril(torch.ones(T, T))
     wei = scores.masked_fill(tril == 0, float("-inf"))
     return F.softmax(wei, dim=-1)
 
 
-def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def my_attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     head_size = k.shape[-1]
     return q @ k.transpose(-2, -1) * head_size**-0.5
 
@@ -89,7 +87,7 @@ def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 # ---- 04 · self-attention -------------------------------------------------------------------------------
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def my_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     T, head_size = k.shape[-2], k.shape[-1]
     wei = q @ k.transpose(-2, -1) * head_size**-0.5  # (B, T, T)
     tril = torch.tril(torch.ones(T, T))
@@ -98,7 +96,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return wei @ v  # (B, T, hs)
 
 
-class Head(nn.Module):
+class MyHead(nn.Module):
     """The lecture's Head, with the mask built for each length and without dropout."""
 
     def __init__(self, n_embd: int, head_size: int):
@@ -122,18 +120,18 @@ class Head(nn.Module):
 # ---- 05 · multi-head attention -------------------------------------------------------------------------
 
 
-def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+def my_split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     B, T, C = x.shape
     return x.view(B, T, n_head, C // n_head).transpose(1, 2)  # (B, nh, T, hs)
 
 
-class MultiHeadAttention(nn.Module):
+class MyMultiHead(nn.Module):
     """The lecture's: n_head Heads side by side, concatenated on the channels, then projected."""
 
     def __init__(self, n_embd: int, n_head: int):
         super().__init__()
         head_size = n_embd // n_head
-        self.heads = nn.ModuleList([Head(n_embd, head_size) for _ in range(n_head)])
+        self.heads = nn.ModuleList([ap.Head(n_embd, head_size) for _ in range(n_head)])
         self.proj = nn.Linear(n_embd, n_embd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +142,7 @@ class MultiHeadAttention(nn.Module):
 # ---- 06 · GPT ------------------------------------------------------------------------------------------
 
 
-class FeedForward(nn.Module):
+class MyFeedForward(nn.Module):
     """The lecture's: a linear layer 4x wider, a ReLU, and back."""
 
     def __init__(self, n_embd: int):
@@ -159,15 +157,15 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
-class Block(nn.Module):
+class MyBlock(nn.Module):
     """The skeleton's __init__ (the library's sublayers), and the lecture's pre-norm forward."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: ap.GPTConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = LibraryMultiHeadAttention(config)
+        self.attn = ap.MultiHeadAttention(config)
         self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.ffwd = LibraryFeedForward(config)
+        self.ffwd = ap.FeedForward(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
@@ -175,7 +173,7 @@ class Block(nn.Module):
         return x
 
 
-def gpt_forward(model: GPT, idx: torch.Tensor) -> torch.Tensor:
+def my_gpt_forward(model: ap.GPT, idx: torch.Tensor) -> torch.Tensor:
     B, T = idx.shape
     tok_emb = model.token_embedding(idx)  # (B, T, C)
     assert model.position_embedding is not None  # notebook 06's GPT learns its positions
@@ -187,7 +185,7 @@ def gpt_forward(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     return model.lm_head(x)  # (B, T, vocab_size)
 
 
-def next_token(
+def my_next_token(
     logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator
 ) -> torch.Tensor:
     logits = logits / temperature
@@ -199,20 +197,20 @@ def next_token(
 
 
 SOLUTIONS = {
-    "check_char_tokenizer": char_tokenizer,
-    "check_split": split,
-    "check_get_batch": get_batch,
-    "check_bigram_loss": bigram_loss,
-    "check_bigram_counts": bigram_counts,
-    "check_causal_average": causal_average,
-    "check_masked_softmax": masked_softmax,
-    "check_attention_scores": attention_scores,
-    "check_attend": attend,
-    "check_head": Head,
-    "check_split_heads": split_heads,
-    "check_multi_head": MultiHeadAttention,
-    "check_feed_forward": FeedForward,
-    "check_block": Block,
-    "check_gpt_forward": gpt_forward,
-    "check_next_token": next_token,
+    "check_char_tokenizer": my_tokenizer,
+    "check_split": my_split,
+    "check_get_batch": my_get_batch,
+    "check_bigram_loss": my_bigram_loss,
+    "check_bigram_counts": my_bigram_counts,
+    "check_causal_average": my_causal_average,
+    "check_masked_softmax": my_masked_softmax,
+    "check_attention_scores": my_attention_scores,
+    "check_attend": my_attend,
+    "check_head": MyHead,
+    "check_split_heads": my_split_heads,
+    "check_multi_head": MyMultiHead,
+    "check_feed_forward": MyFeedForward,
+    "check_block": MyBlock,
+    "check_gpt_forward": my_gpt_forward,
+    "check_next_token": my_next_token,
 }

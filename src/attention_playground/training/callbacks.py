@@ -63,7 +63,12 @@ class Callback:
 
 class ProgressBar(Callback):
     """A tqdm bar over the steps left, or with `seconds`, over a run's wall-time budget (its own time:
-    the seconds the budget counts), with the latest train and val losses beside it."""
+    the seconds the budget counts), with the latest train and val losses beside it.
+
+    A text bar on stderr, in a terminal and in Jupyter alike: each update overwrites the line (a
+    carriage return), so a saved notebook keeps the finished bar, where a widget bar is saved as the
+    text of its first state, 0%.
+    """
 
     bar: Any = None  # a tqdm bar from the first on_run_begin
 
@@ -71,7 +76,7 @@ class ProgressBar(Callback):
         self.seconds = seconds
 
     def on_run_begin(self, trainer: RunningTrainer) -> None:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
 
         if self.seconds is None:
             total = trainer.config.max_iters - trainer.step
