@@ -1,7 +1,8 @@
 """The notebooks' one import for pictures: `from attention_playground import viz`, then `viz.X`.
 
-The code lives in three modules, each depending only on the ones before it:
-analysis.py (the numbers) <- plots.py (matplotlib figures) <- explorers.py (ipywidgets sliders).
+The numbers come from analysis/; the figures from plots.py, prediction.py (next token, logit lens,
+attribution) and embedding_plots.py (embeddings, forward trace); the widgets that redraw them from
+explorers.py, prediction_explorers.py and embedding_explorers.py.
 """
 
 from ..analysis.attention_maps import (
@@ -15,6 +16,24 @@ from ..analysis.attention_maps import (
     induction_scores,
     prompt_attention,
     uniform_attention,
+)
+from ..analysis.embeddings import (
+    CHARACTER_CLASSES,
+    TokenMap,
+    character_class,
+    neighbour_similarity,
+    position_similarity,
+    token_map,
+)
+from ..analysis.lens import Attribution, LogitLens, direct_logit_attribution, logit_lens
+from ..analysis.prediction import NextToken, next_token_distribution
+from ..analysis.trace import ForwardTrace, TraceStep, trace_forward
+from .embedding_explorers import EmbeddingExplorer, TraceExplorer, trace_table_html
+from .embedding_plots import (
+    plot_position_similarity,
+    plot_token_map,
+    plot_trace,
+    plot_trace_step,
 )
 from .explorers import (
     AttentionExplorer,
@@ -45,18 +64,34 @@ from .plots import (
     plot_training_curves,
     prompt_heads_title,
 )
+from .prediction import plot_attribution, plot_logit_lens, plot_next_token_bars
+from .prediction_explorers import AttributionExplorer, LogitLensExplorer, NextTokenExplorer
 
 __all__ = [
+    "CHARACTER_CLASSES",
     "MASKED_COLOR",
     "AttentionExplorer",
+    "Attribution",
+    "AttributionExplorer",
+    "EmbeddingExplorer",
+    "ForwardTrace",
     "HeadPatterns",
     "HeadSnapshot",
     "HeadView",
     "HeadsFormingExplorer",
+    "LogitLens",
+    "LogitLensExplorer",
+    "NextToken",
+    "NextTokenExplorer",
     "PromptAttention",
+    "TokenMap",
+    "TraceExplorer",
+    "TraceStep",
     "attention_explorer",
+    "character_class",
     "cross_attention_explorer",
     "cross_prompt_attention",
+    "direct_logit_attribution",
     "draw_attention",
     "draw_heads_forming",
     "draw_query_bars",
@@ -65,21 +100,35 @@ __all__ = [
     "head_patterns",
     "head_view",
     "induction_scores",
+    "logit_lens",
+    "neighbour_similarity",
+    "next_token_distribution",
     "plot_alignment",
     "plot_attention",
+    "plot_attribution",
     "plot_head_scores",
     "plot_head_view",
     "plot_heads",
     "plot_heads_forming",
+    "plot_logit_lens",
     "plot_loss_curves",
     "plot_next_token",
+    "plot_next_token_bars",
     "plot_pattern_over_training",
     "plot_phase_change",
+    "plot_position_similarity",
     "plot_prompt_heads",
     "plot_softmax_scales",
+    "plot_token_map",
+    "plot_trace",
+    "plot_trace_step",
     "plot_training_curves",
+    "position_similarity",
     "prompt_attention",
     "prompt_heads_title",
     "softmax_explorer",
+    "token_map",
+    "trace_forward",
+    "trace_table_html",
     "uniform_attention",
 ]
