@@ -116,3 +116,30 @@ def test_the_mapping_names_every_parameter_once():
     mapped = set(pretrained.name_pairs(3).values()) | {"lm_head.weight", "lm_head.bias"}
     assert mapped == set(model.state_dict())
     assert pretrained.GPT2_SIZES["gpt2"] == (12, 12, 768)
+
+
+@pytest.mark.parametrize("cls", [GPT, ExtendedGPT])
+def test_the_views_read_loaded_gpt2(tiny_gpt2, cls):
+    """The explorer, the knock-out, the next-token view, the trace, the lens and the attribution all take
+    the loaded model; GPT-2's biases (attention outputs, ln_f) are in the attribution's sum."""
+    from attention_playground import CharTokenizer, viz
+    from attention_playground.analysis.ablation import knock_out
+
+    model = cls.from_pretrained(str(tiny_gpt2[0]))
+    letters = CharTokenizer("".join(chr(0x100 + i) for i in range(VOCAB)))  # one character per GPT-2 id
+    text = letters.decode(ids(batch=1, T=12)[0].tolist())
+    with torch.no_grad():
+        logits = model(torch.tensor([letters.encode(text)]))[0][0]
+    trace = viz.trace_forward(model, letters, text)
+    torch.testing.assert_close(trace.logits[0], logits)
+    lens = viz.logit_lens(model, letters, text)
+    torch.testing.assert_close(lens.logits[-1], logits)
+    attribution = viz.direct_logit_attribution(model, letters, text)
+    assert attribution.total == pytest.approx(attribution.logit, abs=1e-4)
+    assert attribution.values[-1] != 0, "GPT-2's biases have a share"
+    explorer = viz.attention_explorer(model, letters, text, layer=1, head=2)
+    explorer.knock_out.value = True
+    assert "layer 1 head 2 knocked out" in explorer.next_title.value
+    with knock_out(model, [(1, 2)]):
+        knocked = viz.next_token_distribution(model, letters, text)
+    assert not torch.allclose(knocked.model_probs, logits[-1].softmax(-1))
