@@ -279,17 +279,33 @@ def defined_names(module) -> set[str]:
 
 def test_viz_is_a_facade_over_numbers_then_plots_then_widgets():
     from attention_playground import viz
-    from attention_playground.analysis import attention_maps as analysis
-    from attention_playground.viz import explorers as explorers
-    from attention_playground.viz import plots as plots
+    from attention_playground.analysis import attention_maps, embeddings, lens, prediction, trace
+    from attention_playground.viz import (
+        embedding_explorers,
+        embedding_plots,
+        explorers,
+        plots,
+        prediction_explorers,
+    )
+    from attention_playground.viz import prediction as prediction_plots
 
+    numbers = (attention_maps, embeddings, lens, prediction, trace)
+    figures = (plots, prediction_plots, embedding_plots)
+    widgets = (explorers, prediction_explorers, embedding_explorers)
     assert defined_names(viz) == {"__all__"}, "viz only re-exports"
     for name in viz.__all__:
-        homes = [m for m in (analysis, plots, explorers) if name in defined_names(m)]
+        homes = [m for m in (*numbers, *figures, *widgets) if name in defined_names(m)]
         assert len(homes) == 1, f"viz.{name} is defined in exactly one module, not {homes}"
         assert getattr(viz, name) is getattr(homes[0], name)
-    public = {n for m in (analysis, plots, explorers) for n in defined_names(m) if not n.startswith("_")}
-    assert public == set(viz.__all__), "every public name of the three modules is viz.<name>"
-    assert {"plots", "explorers"}.isdisjoint(imported_siblings(analysis)), "numbers draw nothing"
-    assert "explorers" not in imported_siblings(plots), "plots know no widgets"
-    assert "matplotlib" not in Path(analysis.__file__).read_text(encoding="utf-8")
+    public = {
+        n for m in (attention_maps, *figures, *widgets) for n in defined_names(m) if not n.startswith("_")
+    }
+    assert public <= set(viz.__all__), "every public figure and widget (and attention number) is viz.<name>"
+    drawing = {"plots", "explorers", "prediction_explorers", "embedding_plots", "embedding_explorers"}
+    for module in numbers:
+        assert drawing.isdisjoint(imported_siblings(module)), f"{module.__name__}: numbers draw nothing"
+        assert "matplotlib" not in Path(module.__file__).read_text(encoding="utf-8")
+    for module in figures:
+        assert not {"explorers", "prediction_explorers", "embedding_explorers"} & imported_siblings(module), (
+            f"{module.__name__}: figures know no widgets"
+        )

@@ -12,7 +12,7 @@ from ..data.tokenizers import Tokenizer, token_labels
 from ..nn.base import uncompiled
 
 CHARACTER_CLASSES = ("vowel", "consonant", "capital", "digit", "punctuation", "whitespace")
-VOWELS = set("aeiou")
+_VOWELS = set("aeiou")
 
 
 def character_class(piece: str) -> str:
@@ -27,7 +27,7 @@ def character_class(piece: str) -> str:
     if first.isupper():
         return "capital"
     if first.isalpha():
-        return "vowel" if first in VOWELS else "consonant"
+        return "vowel" if first in _VOWELS else "consonant"
     return "whitespace" if first.isspace() else "punctuation"
 
 

@@ -23,7 +23,7 @@ from .prediction import Prompt, model_blocks, read_prompt
 
 
 @contextlib.contextmanager
-def hooks(*handles: torch.utils.hooks.RemovableHandle) -> Iterator[None]:
+def _hooks(*handles: torch.utils.hooks.RemovableHandle) -> Iterator[None]:
     """Remove the hooks when the block ends, even on an error."""
     try:
         yield
@@ -59,7 +59,7 @@ def _residuals(model: Any, idx: torch.Tensor) -> tuple[list[torch.Tensor], torch
     stream: list[torch.Tensor] = []
     first = blocks[0].register_forward_pre_hook(lambda module, args: stream.append(args[0][0]))
     after = [b.register_forward_hook(lambda module, args, out: stream.append(out[0])) for b in blocks]
-    with hooks(first, *after):
+    with _hooks(first, *after):
         logits, _ = model(idx)  # (1, T, V)
     return stream, logits[0]
 
@@ -129,7 +129,7 @@ def _writes(model: Any, idx: torch.Tensor) -> tuple[dict[str, list[torch.Tensor]
         if getattr(b, "ffwd", None) is not None
     ]
     handles.append(model.ln_f.register_forward_pre_hook(lambda m, args: kept["final"].append(args[0])))
-    with hooks(*handles):
+    with _hooks(*handles):
         logits, _ = model(idx)
     return kept, logits
 

@@ -68,10 +68,10 @@ class ForwardTrace(NamedTuple):
         return "\n".join(lines)
 
 
-Record = Callable[[str, str, torch.Tensor], None]
+_Record = Callable[[str, str, torch.Tensor], None]
 
 
-def _attention_hooks(name: str, attn: Any, record: Record, maps: list, write: str) -> list:
+def _attention_hooks(name: str, attn: Any, record: _Record, maps: list, write: str) -> list:
     """Hooks on one attention layer: its q, k, v (the qkv Linear's output split into heads), the
     weights its teaching path computed (recording_attention), and what it writes to the residual."""
     handles = []
@@ -97,14 +97,14 @@ def _attention_hooks(name: str, attn: Any, record: Record, maps: list, write: st
     return handles
 
 
-def _keep(name: str, what: str, record: Record) -> Callable:
+def _keep(name: str, what: str, record: _Record) -> Callable:
     def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         record(name, what, out)
 
     return hook
 
 
-def _block_hooks(i: int, block: Any, record: Record, maps: list) -> list:
+def _block_hooks(i: int, block: Any, record: _Record, maps: list) -> list:
     prefix = f"blocks.{i}"
     handles = [block.ln1.register_forward_hook(_keep(f"{prefix}.ln1", "LayerNorm before attention", record))]
     write = "the attention's write to the residual stream"
@@ -117,7 +117,7 @@ def _block_hooks(i: int, block: Any, record: Record, maps: list) -> list:
     return handles
 
 
-def _model_hooks(model: Any, record: Record, maps: list) -> list:
+def _model_hooks(model: Any, record: _Record, maps: list) -> list:
     """Hooks on every step the trace shows, for whichever of them the model has."""
     handles = []
     for name, what in (("token_embedding", "what each token is"), ("position_embedding", "where it stands")):

@@ -64,8 +64,15 @@ from .plots import (
     plot_training_curves,
     prompt_heads_title,
 )
-from .prediction import plot_attribution, plot_logit_lens, plot_next_token_bars
-from .prediction_explorers import AttributionExplorer, LogitLensExplorer, NextTokenExplorer
+from .prediction import (
+    attribution_title,
+    lens_title,
+    next_token_title,
+    plot_attribution,
+    plot_logit_lens,
+    plot_next_token_bars,
+)
+from .prediction_explorers import AttributionExplorer, LogitLensExplorer, NextTokenExplorer, PromptView
 
 __all__ = [
     "CHARACTER_CLASSES",
@@ -84,10 +91,12 @@ __all__ = [
     "NextToken",
     "NextTokenExplorer",
     "PromptAttention",
+    "PromptView",
     "TokenMap",
     "TraceExplorer",
     "TraceStep",
     "attention_explorer",
+    "attribution_title",
     "character_class",
     "cross_attention_explorer",
     "cross_prompt_attention",
@@ -100,9 +109,11 @@ __all__ = [
     "head_patterns",
     "head_view",
     "induction_scores",
+    "lens_title",
     "logit_lens",
     "neighbour_similarity",
     "next_token_distribution",
+    "next_token_title",
     "plot_alignment",
     "plot_attention",
     "plot_attribution",

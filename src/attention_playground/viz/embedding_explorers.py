@@ -22,7 +22,9 @@ from ..data.tokenizers import Tokenizer
 from ..nn.base import LanguageModel
 from .embedding_plots import plot_position_similarity, plot_token_map, plot_trace_step
 from .plots import figure_png
-from .prediction_explorers import SLIDER, PromptView
+from .prediction_explorers import PromptView
+
+_STYLE = {"description_width": "90px"}  # room for each menu's name
 
 
 class EmbeddingExplorer:
@@ -36,16 +38,16 @@ class EmbeddingExplorer:
         self.map: TokenMap = token_map(model, tokenizer, components)
         self.dpi = dpi
         options = [(f"component {i} ({share:.0%})", i) for i, share in enumerate(self.map.explained.tolist())]
-        self.x = widgets.Dropdown(options=options, value=0, description="x", style=SLIDER["style"])
+        self.x = widgets.Dropdown(options=options, value=0, description="x", style=_STYLE)
         self.y = widgets.Dropdown(
-            options=options, value=min(1, len(options) - 1), description="y", style=SLIDER["style"]
+            options=options, value=min(1, len(options) - 1), description="y", style=_STYLE
         )
         present = [name for name in CHARACTER_CLASSES if name in self.map.classes]
         self.highlight = widgets.Dropdown(
             options=[("every class", None), *[(n, n) for n in present]],
             value=None,
             description="bring out",
-            style=SLIDER["style"],
+            style=_STYLE,
         )
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="min(100%, 560px)"))
         self.positions_image = widgets.Image(
@@ -75,7 +77,7 @@ class EmbeddingExplorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def model_parts(trace: ForwardTrace) -> list[str]:
+def _model_parts(trace: ForwardTrace) -> list[str]:
     """The parts a trace's steps belong to: "input", "block 0", ..., "output"."""
     blocks = sorted({_block(name) for name in trace.names if name.startswith("blocks.")})
     return ["input", *[f"block {i}" for i in blocks], "output"]
@@ -86,7 +88,7 @@ def _block(name: str) -> int:
     return int(name.split(".")[1].split(" ")[0])
 
 
-def part_of(name: str, parts: list[str]) -> str:
+def _part_of(name: str, parts: list[str]) -> str:
     """Which part a step belongs to: the embeddings are the input, ln_f onwards the output."""
     if name.startswith("blocks."):
         block = _block(name)
@@ -100,10 +102,10 @@ def part_of(name: str, parts: list[str]) -> str:
 
 def trace_table_html(trace: ForwardTrace, part: str | None = None) -> str:
     """The trace's rows (name, shape, numbers, what it is) as an HTML table, or one part's rows."""
-    parts = model_parts(trace)
+    parts = _model_parts(trace)
     rows = ["<tr><th>step</th><th>shape</th><th>numbers</th><th>what</th></tr>"]
     for name, shape, size, what in trace.rows():
-        if part is None or part_of(name, parts) == part:
+        if part is None or _part_of(name, parts) == part:
             cells = (html.escape(name), str(shape), f"{size:,}", html.escape(what))
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return "<table class='ap-trace-rows'>" + "".join(rows) + "</table>"
@@ -127,19 +129,19 @@ class TraceExplorer(PromptView):
 
         super().__init__(model, tokenizer, text, dpi)
         self.trace: ForwardTrace = trace_forward(model, tokenizer, text)
-        parts = model_parts(self.trace)
+        parts = _model_parts(self.trace)
         self.part = widgets.Dropdown(
             options=[("every part", None), *[(p, p) for p in parts]],
             value=None,
             description="part",
-            style=SLIDER["style"],
+            style=_STYLE,
         )
         names = self.trace.names
         self.step = widgets.Dropdown(
             options=names,
             value=step if step in names else names[-1],
             description="draw step",
-            style=SLIDER["style"],
+            style=_STYLE,
         )
         self.table = widgets.HTML()
         self._layout([widgets.HBox([self.part, self.step]), self.table])

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..analysis.embeddings import CHARACTER_CLASSES, TokenMap
 from ..analysis.trace import ForwardTrace
 
-CLASS_STYLE = {  # class: (Okabe-Ito colour, marker)
+_CLASS_STYLE = {  # class: (Okabe-Ito colour, marker)
     "vowel": ("#D55E00", "o"),
     "consonant": ("#0072B2", "s"),
     "capital": ("#009E73", "^"),
@@ -25,7 +25,7 @@ CLASS_STYLE = {  # class: (Okabe-Ito colour, marker)
     "punctuation": ("#E69F00", "P"),
     "whitespace": ("#000000", "X"),
 }
-SIMILARITY_COLORMAP = "PuOr"
+_SIMILARITY_COLORMAP = "PuOr"
 
 
 def plot_token_map(
@@ -43,7 +43,7 @@ def plot_token_map(
         rows = [i for i, c in enumerate(token_map.classes) if c == name]
         if not rows:
             continue
-        color, marker = CLASS_STYLE[name]
+        color, marker = _CLASS_STYLE[name]
         faded = highlight is not None and highlight != name
         ax.scatter(
             coords[rows, x],
@@ -76,7 +76,7 @@ def plot_position_similarity(similarity: torch.Tensor, title: str = "") -> Figur
     """(T, T) cosine similarity of the position vectors: a bright diagonal band is a table in which
     nearby positions look alike."""
     fig, ax = plt.subplots(figsize=(4.8, 4.2), layout="constrained")
-    image = ax.imshow(similarity.numpy(), cmap=SIMILARITY_COLORMAP, vmin=-1, vmax=1)
+    image = ax.imshow(similarity.numpy(), cmap=_SIMILARITY_COLORMAP, vmin=-1, vmax=1)
     ax.set_xlabel("position", fontsize=8)
     ax.set_ylabel("position", fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.85).set_label("cosine similarity", fontsize=8)
@@ -85,7 +85,7 @@ def plot_position_similarity(similarity: torch.Tensor, title: str = "") -> Figur
     return fig
 
 
-def as_rows(tensor: torch.Tensor) -> torch.Tensor:
+def _as_rows(tensor: torch.Tensor) -> torch.Tensor:
     """A traced tensor as a picture: one row per position where it has positions, its batch of one
     dropped: (1, T) -> (T, 1), (1, T, C) -> (T, C), (1, nh, T, X) -> (T, nh * X)."""
     t = tensor.detach().float()
@@ -101,8 +101,8 @@ def as_rows(tensor: torch.Tensor) -> torch.Tensor:
 def plot_trace_step(trace: ForwardTrace, name: str) -> Figure:
     """One step of the trace as a heatmap: a row per position, a column per number (heads side by side)."""
     step = trace.step(name)
-    values = as_rows(step.tensor)
-    fig, ax = plt.subplots(figsize=(6.4, 0.18 * values.size(0) + 1.6), layout="constrained")
+    values = _as_rows(step.tensor)
+    fig, ax = plt.subplots(figsize=(6.4, min(7.0, 0.12 * values.size(0) + 1.6)), layout="constrained")
     image = ax.imshow(values.numpy(), cmap="cividis", aspect="auto", interpolation="nearest")
     labels = trace.prompt.labels
     if values.size(0) == len(labels):

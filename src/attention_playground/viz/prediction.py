@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from ..analysis.lens import Attribution, LogitLens
 from ..analysis.prediction import NextToken
 
-BLUE, VERMILLION, GREY = "#0072B2", "#D55E00", "#999999"  # Okabe-Ito
-LENS_COLORMAP = "cividis"  # even in lightness, readable without telling red from green
+_BLUE, _VERMILLION, _GREY = "#0072B2", "#D55E00", "#999999"  # Okabe-Ito
+_LENS_COLORMAP = "cividis"  # even in lightness, readable without telling red from green
 
 
 def _knobs(view: NextToken) -> str:
@@ -41,9 +41,10 @@ def plot_next_token_bars(view: NextToken, title: bool = True) -> Figure:
     drawn = [view.probs[i].item() for i in ids]
     model = [view.model_probs[i].item() for i in ids]
     xs = torch.arange(len(ids)).float()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(ids) + 1.6), 2.9), layout="constrained")
-    ax.bar(xs - 0.2, drawn, width=0.4, color=BLUE, label="drawn from (with the knobs)")
-    ax.bar(xs + 0.2, model, width=0.4, facecolor="white", edgecolor=GREY, hatch="//", label="the model's own")
+    fig, ax = plt.subplots(figsize=(7.0, 2.9), layout="constrained")  # the same size however many are kept
+    ax.bar(xs - 0.2, drawn, width=0.4, color=_BLUE, label="drawn from (with the knobs)")
+    own = "the model's own"
+    ax.bar(xs + 0.2, model, width=0.4, facecolor="white", edgecolor=_GREY, hatch="//", label=own)
     for x, p in zip(xs.tolist(), drawn, strict=True):
         ax.text(x - 0.2, p + 0.02, f"{p:.2f}", ha="center", fontsize=7)
     ax.set_xticks(xs.tolist(), labels, fontsize=9)
@@ -77,7 +78,7 @@ def plot_logit_lens(lens: LogitLens, color_by: str = "final", last: int = 24, ti
     rows, columns = values.shape
     start = len(lens.prompt.ids) - columns
     fig, ax = plt.subplots(figsize=(0.62 * columns + 2.6, 0.42 * rows + 1.5), layout="constrained")
-    image = ax.imshow(values.numpy(), cmap=LENS_COLORMAP, vmin=0, vmax=1, aspect="auto")
+    image = ax.imshow(values.numpy(), cmap=_LENS_COLORMAP, vmin=0, vmax=1, aspect="auto")
     for r in range(rows):
         for c in range(columns):
             guess = lens.guesses[r][start + c]
@@ -119,7 +120,7 @@ def plot_attribution(attribution: Attribution, title: bool = True) -> Figure:
     names = attribution.names
     fig, ax = plt.subplots(figsize=(6.4, 0.26 * len(names) + 1.3), layout="constrained")
     ys = list(range(len(names)))
-    ax.barh(ys, values.tolist(), color=[BLUE if v >= 0 else VERMILLION for v in values.tolist()])
+    ax.barh(ys, values.tolist(), color=[_BLUE if v >= 0 else _VERMILLION for v in values.tolist()])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(ys, names, fontsize=8)
     ax.invert_yaxis()  # the embeddings first, as the model adds them

@@ -33,7 +33,7 @@ from .prediction import (
     plot_next_token_bars,
 )
 
-SLIDER = {"continuous_update": False, "style": {"description_width": "90px"}}
+_SLIDER = {"continuous_update": False, "style": {"description_width": "90px"}}
 
 
 class PromptView:
@@ -51,7 +51,7 @@ class PromptView:
             description="prompt",
             continuous_update=False,
             layout=widgets.Layout(width="560px"),
-            style=SLIDER["style"],
+            style=_SLIDER["style"],
         )
         self.message = widgets.HTML()
         self.title = widgets.HTML()
@@ -120,10 +120,10 @@ class NextTokenExplorer(PromptView):
         check_seed(seed)
         self.generator, self.top = torch.Generator().manual_seed(seed), top
         self.temperature = widgets.FloatSlider(
-            temperature, min=0, max=2, step=0.05, description="temperature", **SLIDER
+            temperature, min=0, max=2, step=0.05, description="temperature", **_SLIDER
         )
         self.top_k = widgets.IntSlider(
-            top_k or 0, min=0, max=min(50, tokenizer.vocab_size), description="top-k (0: off)", **SLIDER
+            top_k or 0, min=0, max=min(50, tokenizer.vocab_size), description="top-k (0: off)", **_SLIDER
         )
         self.top_p = widgets.FloatSlider(
             1.0 if top_p is None else top_p,
@@ -131,7 +131,7 @@ class NextTokenExplorer(PromptView):
             max=1,
             step=0.05,
             description="top-p (1: off)",
-            **SLIDER,
+            **_SLIDER,
         )
         self.next_button = widgets.Button(description="next", icon="forward", tooltip="draw one token")
         self.ids: list[int] = tokenizer.encode(text) if text else []
@@ -238,8 +238,8 @@ class AttributionExplorer(PromptView):
 
         super().__init__(model, tokenizer, text, dpi)
         self.choices = choices
-        self.position = widgets.IntSlider(0, min=0, max=0, description="position", **SLIDER)
-        self.token = widgets.Dropdown(description="next token", style=SLIDER["style"])
+        self.position = widgets.IntSlider(0, min=0, max=0, description="position", **_SLIDER)
+        self.token = widgets.Dropdown(description="next token", style=_SLIDER["style"])
         self.attribution: Attribution
         self.next_probs = torch.zeros(0)  # (T, V) the model's next-token probabilities at each position
         self._layout([widgets.HBox([self.position, self.token])])
