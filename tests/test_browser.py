@@ -332,7 +332,8 @@ def test_explorer_sliders_redraw_in_jupyterlab(lab: Lab):
     print(timing)
 
 
-NEXT_TITLE_JS = "want => document.querySelector('.ap-next-title').innerText.includes(want)"
+# textContent, not innerText: JupyterLab skips rendering cells out of view, and their innerText is ""
+NEXT_TITLE_JS = "want => document.querySelector('.ap-next-title').textContent.includes(want)"
 
 
 def open_and_run_all(page, lab: Lab) -> None:
@@ -369,7 +370,14 @@ def test_next_token_view_takes_a_typed_prompt_and_a_temperature_in_jupyterlab(la
             )  # fmt: skip
             image = page.locator("img.ap-next-image").first
             title = page.locator(".ap-next-title").first
-            assert "temperature 0.8" in title.inner_text(), title.inner_text()
+            wait_for(
+                page,
+                NEXT_TITLE_JS,
+                UPDATE_SECONDS,
+                "the title of the first bars",
+                arg="temperature 0.8",
+                lab=lab,
+            )
             view.screenshot(path=str(ARTIFACTS / "next-token-1-opened.png"))
 
             # a prompt of one's own, sent with Enter: the title shows its end
@@ -389,7 +397,7 @@ def test_next_token_view_takes_a_typed_prompt_and_a_temperature_in_jupyterlab(la
             wait_for(page, NEXT_TITLE_JS, UPDATE_SECONDS, "the title to show temperature 0.85",
                      arg="temperature 0.85", lab=lab)  # fmt: skip
             wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
-            assert "thou␣Romeo?" in title.inner_text(), "the typed prompt stays"
+            assert "thou␣Romeo?" in title.text_content(), "the typed prompt stays"
             assert image.screenshot() != typed, "the bars did not change with the temperature"
             view.screenshot(path=str(ARTIFACTS / "next-token-3-temperature.png"))
 
@@ -401,7 +409,7 @@ def test_next_token_view_takes_a_typed_prompt_and_a_temperature_in_jupyterlab(la
             )
             wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
             assert box.input_value().startswith(TYPED_PROMPT)
-            assert "thou␣Romeo?" not in title.inner_text(), "the title follows the longer prompt"
+            assert "thou␣Romeo?" not in title.text_content(), "the title follows the longer prompt"
             view.screenshot(path=str(ARTIFACTS / "next-token-4-next.png"))
         finally:
             browser.close()

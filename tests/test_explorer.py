@@ -464,9 +464,12 @@ def test_embedding_explorer_menus_choose_components_and_a_class(char_tokenizer):
     vowels = [i for i, c in enumerate(explorer.map.classes) if c == "vowel"]
     points = ax.collections[0].get_offsets()  # the first class drawn: vowels
     torch.testing.assert_close(torch.tensor(points.data).float(), explorer.map.coords[vowels][:, [2, 3]])
+    assert explorer.highlight.value is not None, "a None choice shows a blank menu in the browser"
     explorer.highlight.value = "capital"
     alphas = {c.get_label().split(" ")[0]: c.get_alpha() for c in explorer.figure.axes[0].collections}
     assert alphas["capital"] > 0.5 and alphas["vowel"] < 0.5
+    explorer.highlight.value = explorer.highlight.options[0][1]  # every class again
+    assert {c.get_alpha() for c in explorer.figure.axes[0].collections} == {0.85}
     rope = ExtendedGPT(
         GPTConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=1, position="rope")
     )
@@ -481,6 +484,7 @@ def test_trace_explorer_menus_filter_the_table_and_choose_the_step(char_tokenize
     torch.testing.assert_close(explorer.trace.logits, trace_forward(model, char_tokenizer, PROMPT).logits)
     every = explorer.table.value.count("<tr>")
     assert every == 1 + len(explorer.trace.steps)
+    assert explorer.part.value is not None, "a None choice shows a blank menu in the browser"
     explorer.part.value = "block 1"
     assert explorer.table.value.count("<tr>") == 1 + 8 and "blocks.0" not in explorer.table.value
     explorer.step.value = "lm_head"
@@ -490,3 +494,5 @@ def test_trace_explorer_menus_filter_the_table_and_choose_the_step(char_tokenize
         "JULIET"
     )
     assert explorer.table.value.count("<tr>") == 1 + 8, "the menu's part stays chosen"
+    explorer.part.value = explorer.part.options[0][1]  # every part again
+    assert explorer.table.value.count("<tr>") == every

@@ -25,6 +25,7 @@ from .plots import figure_png
 from .prediction_explorers import PromptView
 
 _STYLE = {"description_width": "90px"}  # room for each menu's name
+_EVERY = "every"  # the menus' first choice: no class brought out, no part left out
 
 
 class EmbeddingExplorer:
@@ -44,8 +45,8 @@ class EmbeddingExplorer:
         )
         present = [name for name in CHARACTER_CLASSES if name in self.map.classes]
         self.highlight = widgets.Dropdown(
-            options=[("every class", None), *[(n, n) for n in present]],
-            value=None,
+            options=[("every class", _EVERY), *[(n, n) for n in present]],  # not None: a blank menu
+            value=_EVERY,
             description="bring out",
             style=_STYLE,
         )
@@ -70,7 +71,8 @@ class EmbeddingExplorer:
         self.update()
 
     def update(self) -> None:
-        self.figure = plot_token_map(self.map, self.x.value, self.y.value, highlight=self.highlight.value)
+        highlight = None if self.highlight.value == _EVERY else self.highlight.value
+        self.figure = plot_token_map(self.map, self.x.value, self.y.value, highlight=highlight)
         self.image.value = figure_png(self.figure, self.dpi)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
@@ -131,8 +133,8 @@ class TraceExplorer(PromptView):
         self.trace: ForwardTrace = trace_forward(model, tokenizer, text)
         parts = _model_parts(self.trace)
         self.part = widgets.Dropdown(
-            options=[("every part", None), *[(p, p) for p in parts]],
-            value=None,
+            options=[("every part", _EVERY), *[(p, p) for p in parts]],
+            value=_EVERY,
             description="part",
             style=_STYLE,
         )
@@ -152,7 +154,9 @@ class TraceExplorer(PromptView):
         self.refresh()
 
     def _show_table(self) -> None:
-        self.table.value = trace_table_html(self.trace, self.part.value)
+        self.table.value = trace_table_html(
+            self.trace, None if self.part.value == _EVERY else self.part.value
+        )
 
     def _compute(self) -> None:
         self.trace = trace_forward(self.model, self.tokenizer, self.text.value)
