@@ -77,7 +77,7 @@ def plot_logit_lens(lens: LogitLens, color_by: str = "final", last: int = 24, ti
     values = (lens.final_probs if color_by == "final" else lens.top_probs)[:, -last:]  # (L + 1, T')
     rows, columns = values.shape
     start = len(lens.prompt.ids) - columns
-    fig, ax = plt.subplots(figsize=(0.62 * columns + 2.6, 0.42 * rows + 1.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(0.45 * columns + 2.4, 0.42 * rows + 1.5), layout="constrained")
     image = ax.imshow(values.numpy(), cmap=_LENS_COLORMAP, vmin=0, vmax=1, aspect="auto")
     for r in range(rows):
         for c in range(columns):
