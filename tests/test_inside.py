@@ -50,7 +50,7 @@ def make(kind: str, **switches) -> torch.nn.Module:
 
 def model_logits(model, tokenizer, text=PROMPT) -> torch.Tensor:
     with torch.no_grad():
-        return model(torch.tensor([tokenizer.encode(text)]))[0]
+        return model(torch.tensor([tokenizer.encode(text)], device=model.device))[0]
 
 
 MODELS = [
@@ -256,3 +256,14 @@ def test_next_token_distribution_is_what_sampling_draws_from(char_tokenizer):
         next_token_distribution(model, char_tokenizer, PROMPT, top_p=1.5)
     with pytest.raises(TokenizerError):
         read_prompt(model, char_tokenizer, "naïve")
+
+
+@pytest.mark.cuda
+def test_the_views_read_a_model_on_the_gpu(char_tokenizer):
+    model = make("gpt").cuda()
+    trace = trace_forward(model, char_tokenizer, PROMPT)
+    torch.testing.assert_close(trace.logits, model_logits(model, char_tokenizer).cpu())
+    assert logit_lens(model, char_tokenizer, PROMPT).logits.device.type == "cpu"
+    a = direct_logit_attribution(model, char_tokenizer, PROMPT)
+    assert a.values.device.type == "cpu" and a.total == pytest.approx(a.logit, abs=1e-3)
+    assert next_token_distribution(model, char_tokenizer, PROMPT, top_p=0.9).probs.device.type == "cpu"
