@@ -1,9 +1,12 @@
-"""The attention explorer in a real browser: JupyterLab, headless Chromium, the keyboard.
+"""The attention explorer and the next-token view in a real browser: JupyterLab, headless Chromium,
+the keyboard.
 
 Runs a copy of notebooks/07_attention_explorer.ipynb in a temporary folder (autosave never touches
 the real one), moves the explorer's head and query sliders with the keyboard, and checks that the
 picture and its title follow; then types a prompt of its own and knocks the chosen head out, and
-checks that the model reran (the next-token bars and their title). Screenshots go to
+checks that the model reran (the next-token bars and their title). A copy of
+notebooks/10_inside_one_prediction.ipynb gets a typed prompt in its next-token view, a temperature
+slider moved by a key, and a click on "next". Screenshots go to
 test-artifacts/ (gitignored). With ATTENTION_PLAYGROUND_UPDATE_IMAGES=1 the explorer's screenshot
 also replaces images/explorer.png. It skips without Chromium or playwright, unless
 ATTENTION_PLAYGROUND_REQUIRE_BROWSER=1 (CI) says fail.
@@ -32,6 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_attention_explorer.ipynb"
+INSIDE = ROOT / "notebooks" / "10_inside_one_prediction.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("ATTENTION_PLAYGROUND_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -77,6 +81,7 @@ class Lab(NamedTuple):
     token: str
     folder: Path
     log: Path
+    notebook: str = NOTEBOOK.name  # the copy in `folder` the test opens
 
 
 def free_port() -> int:
@@ -135,7 +140,10 @@ def skip_or_fail(reason: str) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A JupyterLab server over a temporary folder with a copy of NOTEBOOK (or the notebook a test
+    passes with indirect parametrisation)."""
+    notebook: Path = getattr(request, "param", NOTEBOOK)
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -144,7 +152,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         skip_or_fail(f"needs Chromium at {CHROMIUM} (Debian: apt-get install -y chromium)")
     folder = tmp_path / "lab"
     folder.mkdir()
-    shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
+    shutil.copy(notebook, folder / notebook.name)
     port, token = free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "jupyter-lab.log"
@@ -172,7 +180,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
                         f"jupyter lab did not answer within {SERVER_START_SECONDS} s:\n{log_tail(log)}"
                     )
                 time.sleep(0.5)
-        yield Lab(url, token, folder, log)
+        yield Lab(url, token, folder, log, notebook.name)
     finally:
         stop(process, url, token)
         if log.exists():
@@ -322,3 +330,90 @@ def test_explorer_sliders_redraw_in_jupyterlab(lab: Lab):
     )
     (ARTIFACTS / "browser-timing.txt").write_text(timing + "\n")
     print(timing)
+
+
+# textContent, not innerText: JupyterLab skips rendering cells out of view, and their innerText is ""
+NEXT_TITLE_JS = "want => document.querySelector('.ap-next-title').textContent.includes(want)"
+NEXT_TITLE_CHANGED_JS = "was => document.querySelector('.ap-next-title').textContent !== was"
+NEXT_PROMPT = "O Romeo, Romeo! wherefore art thou "  # after a space many tokens are likely: the bars move
+
+
+def open_and_run_all(page, lab: Lab) -> None:
+    """Open the lab's notebook, clear its saved outputs, run every cell, and check none failed."""
+    page.goto(f"{lab.url}/lab/tree/{lab.notebook}?token={lab.token}&reset")
+    wait_for(page, IDLE_JS, SERVER_START_SECONDS, "the notebook to open with an idle kernel", lab=lab)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    wait_for(page, NONE_RAN_JS, 10, "the outputs to clear", lab=lab)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    wait_for(page, ALL_RAN_JS, RUN_ALL_SECONDS, "every cell to run (Run All)", lab=lab)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    tracebacks = [text for text in errors.all_inner_texts() if "Traceback" in text or "Error" in text]
+    assert not tracebacks, f"a cell failed:\n{tracebacks[0][:2000]}"
+
+
+@pytest.mark.parametrize("lab", [INSIDE], indirect=True, ids=["10_inside_one_prediction"])
+def test_next_token_view_takes_a_typed_prompt_and_a_temperature_in_jupyterlab(lab: Lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            open_and_run_all(page, lab)
+            view = page.locator(".ap-next").first
+            view.scroll_into_view_if_needed()
+            wait_for(
+                page, "() => { const img = document.querySelector('img.ap-next-image');"
+                " return img && img.complete && img.naturalWidth > 0; }",
+                UPDATE_SECONDS, "the next-token view's first picture", lab=lab,
+            )  # fmt: skip
+            image = page.locator("img.ap-next-image").first
+            title = page.locator(".ap-next-title").first
+            wait_for(
+                page,
+                NEXT_TITLE_JS,
+                UPDATE_SECONDS,
+                "the title of the first bars",
+                arg="temperature 0.8",
+                lab=lab,
+            )
+            view.screenshot(path=str(ARTIFACTS / "next-token-1-opened.png"))
+
+            # a prompt of one's own, sent with Enter: the title shows its end
+            box = page.locator(".ap-next-text input").first
+            box.fill(NEXT_PROMPT)
+            box.press("Enter")
+            wait_for(page, NEXT_TITLE_JS, UPDATE_SECONDS, "the title to show the typed prompt's end",
+                     arg="art␣thou␣", lab=lab)  # fmt: skip
+            wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
+            typed = image.screenshot()
+            view.screenshot(path=str(ARTIFACTS / "next-token-2-typed.png"))
+
+            # temperature: one step to the right with the arrow key (0.8 -> 0.85), the bars redrawn
+            handle = page.locator(".ap-next-temperature .noUi-handle")
+            handle.focus()
+            handle.press("ArrowRight")
+            wait_for(page, NEXT_TITLE_JS, UPDATE_SECONDS, "the title to show temperature 0.85",
+                     arg="temperature 0.85", lab=lab)  # fmt: skip
+            wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
+            assert "art␣thou␣" in title.text_content(), "the typed prompt stays"
+            assert image.screenshot() != typed, "the bars did not change with the temperature"
+            view.screenshot(path=str(ARTIFACTS / "next-token-3-temperature.png"))
+
+            # next: one token drawn and appended to the prompt, the title following it
+            before_next = title.text_content()
+            page.locator("button.ap-next-next-button").first.click()
+            longer = "want => document.querySelector('.ap-next-text input').value.length > want"
+            wait_for(
+                page, longer, UPDATE_SECONDS, "a token appended to the prompt", arg=len(NEXT_PROMPT), lab=lab
+            )
+            wait_for(page, IDLE_JS, UPDATE_SECONDS, "the kernel to finish the update", lab=lab)
+            assert box.input_value().startswith(NEXT_PROMPT)
+            wait_for(page, NEXT_TITLE_CHANGED_JS, UPDATE_SECONDS, "the title to follow the longer prompt",
+                     arg=before_next, lab=lab)  # fmt: skip
+            view.screenshot(path=str(ARTIFACTS / "next-token-4-next.png"))
+        finally:
+            browser.close()

@@ -343,3 +343,156 @@ def test_an_encoders_attention_is_explored_without_the_causal_mask(char_tokenize
     assert view.weights.shape == (28, 28) and torch.all(view.weights[3, 4:] > 0), "query 3 reads ahead"
     assert len(view.top) == 3 and any(position > 3 for position, _, _ in view.top)
     assert explorer.figure.axes[1].get_title() == "no mask: every key is read"
+
+
+# --- inside one prediction: next token, logit lens, attribution, embeddings, forward trace ----------
+
+
+def shaken_gpt(kind: str = "gpt"):
+    """A small model whose weights are off their init, so that predictions differ from token to token."""
+    from attention_playground import GPT
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=2, bias=True)
+    model = GPT(config) if kind == "gpt" else ExtendedGPT(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt", "extended"])
+def test_next_token_sliders_change_what_is_drawn_from(char_tokenizer, kind):
+    from attention_playground.nn.sampling import sampling_probs
+    from attention_playground.viz import NextTokenExplorer
+
+    model = shaken_gpt(kind)
+    explorer = NextTokenExplorer(model, char_tokenizer, PROMPT)
+    logits = model(torch.tensor([char_tokenizer.encode(PROMPT)]))[0][0, -1].detach()
+    torch.testing.assert_close(explorer.view.probs, logits.softmax(-1))
+    assert explorer.view.kept == 65 and "temperature 1" in explorer.title.value
+    before = bytes(explorer.image.value)
+    largest = []
+    for temperature in (2.0, 1.0, 0.5):
+        explorer.temperature.value = temperature
+        torch.testing.assert_close(explorer.view.probs, sampling_probs(logits, temperature))
+        largest.append(explorer.view.probs.max().item())
+    assert largest == sorted(largest) and bytes(explorer.image.value) != before
+    explorer.top_k.value = 5
+    assert explorer.view.kept == 5 and "top-k 5" in explorer.title.value
+    explorer.top_k.value, explorer.top_p.value = 0, 0.3
+    torch.testing.assert_close(explorer.view.probs, sampling_probs(logits, 0.5, None, 0.3))
+    assert explorer.view.kept < 65 and "top-p 0.3" in explorer.title.value
+    bars = explorer.figure.axes[0].patches[: len(explorer.view.top)]
+    assert [b.get_height() for b in bars] == pytest.approx([p for _, _, p in explorer.view.top])
+
+
+@pytest.mark.parametrize("knobs", [(1.0, None, None), (0.8, 10, 0.9), (0.0, None, None)])
+def test_next_button_writes_what_sample_text_writes(char_tokenizer, knobs):
+    from attention_playground import sample_text
+    from attention_playground.viz import NextTokenExplorer
+
+    model = shaken_gpt()
+    temperature, top_k, top_p = knobs
+    explorer = NextTokenExplorer(model, char_tokenizer, "ROMEO:", temperature, top_k, top_p, seed=7)
+    before = bytes(explorer.image.value)
+    for _ in range(30):  # past block_size=32: both read the last 32 tokens
+        explorer.next_button.click()
+    expected = sample_text(model, char_tokenizer, "ROMEO:", 30, temperature, top_k, seed=7, use_cache=False,
+                           top_p=top_p)  # fmt: skip
+    assert explorer.text.value == expected and len(explorer.drawn) == 30
+    assert bytes(explorer.image.value) != before and explorer.view.prompt.ids[-1] == explorer.drawn[-1]
+    explorer.text.value = "JULIET:"  # typed by hand: a fresh prompt
+    assert explorer.drawn == [] and explorer.view.prompt.ids == char_tokenizer.encode("JULIET:")
+    explorer.text.value = "naïve"
+    assert "Cannot read this prompt" in explorer.message.value
+    assert explorer.view.prompt.ids == char_tokenizer.encode("JULIET:"), "the last view stays"
+
+
+def test_logit_lens_explorer_follows_its_toggle_and_prompt(char_tokenizer):
+    from attention_playground.viz import LogitLensExplorer
+
+    model = shaken_gpt()
+    explorer = LogitLensExplorer(model, char_tokenizer, PROMPT)
+    logits = model(torch.tensor([char_tokenizer.encode(PROMPT)]))[0][0].detach()
+    torch.testing.assert_close(explorer.lens.logits[-1], logits)
+    image = explorer.figure.axes[0].images[0].get_array()
+    torch.testing.assert_close(torch.tensor(image.data[:, -1]), explorer.lens.final_probs[:, -1])
+    assert explorer.figure.axes[1].get_ylabel() == "probability of the final guess"
+    before = bytes(explorer.image.value)
+    explorer.color_by.value = "top"
+    assert explorer.figure.axes[1].get_ylabel() == "probability of this guess"
+    image = explorer.figure.axes[0].images[0].get_array()
+    torch.testing.assert_close(torch.tensor(image.data[:, -1]), explorer.lens.top_probs[:, -1])
+    assert bytes(explorer.image.value) != before
+    explorer.text.value = "JULIET:\nO Romeo"
+    assert len(explorer.lens.prompt.ids) == 15 and "(position 14)" in explorer.title.value
+    assert [t.get_text() for t in explorer.figure.axes[0].get_xticklabels()] == explorer.lens.prompt.labels
+
+
+def test_attribution_explorer_follows_position_and_token(char_tokenizer):
+    from attention_playground.viz import AttributionExplorer, direct_logit_attribution
+
+    model = shaken_gpt()
+    explorer = AttributionExplorer(model, char_tokenizer, PROMPT)
+    a = explorer.attribution
+    assert a.position == len(PROMPT) - 1 == explorer.position.value
+    assert a.token == explorer.token.options[0][1] and a.total == pytest.approx(a.logit, abs=1e-4)
+    explorer.position.value = 6  # after the newline
+    expected = direct_logit_attribution(model, char_tokenizer, PROMPT, position=6)
+    assert explorer.attribution.position == 6 and explorer.attribution.token == expected.token
+    torch.testing.assert_close(explorer.attribution.values, expected.values)
+    third = explorer.token.options[2][1]
+    explorer.token.value = third
+    assert explorer.attribution.token == third and explorer.attribution.position == 6
+    assert explorer.attribution.total == pytest.approx(explorer.attribution.logit, abs=1e-4)
+    widths = [bar.get_width() for bar in explorer.figure.axes[0].patches]
+    assert widths == pytest.approx(explorer.attribution.values.tolist())
+    explorer.text.value = "abc"
+    assert explorer.position.max == explorer.position.value == 2 and explorer.attribution.position == 2
+
+
+def test_embedding_explorer_menus_choose_components_and_a_class(char_tokenizer):
+    from attention_playground.viz import EmbeddingExplorer
+
+    explorer = EmbeddingExplorer(shaken_gpt(), char_tokenizer)
+    assert explorer.positions_figure is not None
+    assert explorer.figure.axes[0].get_xlabel().startswith("component 0")
+    explorer.x.value, explorer.y.value = 2, 3
+    ax = explorer.figure.axes[0]
+    assert ax.get_xlabel().startswith("component 2") and ax.get_ylabel().startswith("component 3")
+    vowels = [i for i, c in enumerate(explorer.map.classes) if c == "vowel"]
+    points = ax.collections[0].get_offsets()  # the first class drawn: vowels
+    torch.testing.assert_close(torch.tensor(points.data).float(), explorer.map.coords[vowels][:, [2, 3]])
+    assert explorer.highlight.value is not None, "a None choice shows a blank menu in the browser"
+    explorer.highlight.value = "capital"
+    alphas = {c.get_label().split(" ")[0]: c.get_alpha() for c in explorer.figure.axes[0].collections}
+    assert alphas["capital"] > 0.5 and alphas["vowel"] < 0.5
+    explorer.highlight.value = explorer.highlight.options[0][1]  # every class again
+    assert {c.get_alpha() for c in explorer.figure.axes[0].collections} == {0.85}
+    rope = ExtendedGPT(
+        GPTConfig(vocab_size=65, block_size=32, n_embd=16, n_head=2, n_layer=1, position="rope")
+    )
+    assert EmbeddingExplorer(rope, char_tokenizer).positions_figure is None
+
+
+def test_trace_explorer_menus_filter_the_table_and_choose_the_step(char_tokenizer):
+    from attention_playground.viz import TraceExplorer, trace_forward
+
+    model = shaken_gpt()
+    explorer = TraceExplorer(model, char_tokenizer, PROMPT)
+    torch.testing.assert_close(explorer.trace.logits, trace_forward(model, char_tokenizer, PROMPT).logits)
+    every = explorer.table.value.count("<tr>")
+    assert every == 1 + len(explorer.trace.steps)
+    assert explorer.part.value is not None, "a None choice shows a blank menu in the browser"
+    explorer.part.value = "block 1"
+    assert explorer.table.value.count("<tr>") == 1 + 8 and "blocks.0" not in explorer.table.value
+    explorer.step.value = "lm_head"
+    assert explorer.figure.axes[0].get_title().startswith(f"lm_head (1, {len(PROMPT)}, 65)")
+    explorer.text.value = "JULIET"
+    assert "(1, 6, 65)" in explorer.title.value and explorer.trace.prompt.ids == char_tokenizer.encode(
+        "JULIET"
+    )
+    assert explorer.table.value.count("<tr>") == 1 + 8, "the menu's part stays chosen"
+    explorer.part.value = explorer.part.options[0][1]  # every part again
+    assert explorer.table.value.count("<tr>") == every

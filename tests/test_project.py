@@ -15,7 +15,7 @@ def test_environment_yml_points_at_pyproject():
     env = (ROOT / "environment.yml").read_text()
     assert "conda-forge" in env and re.search(r"python\s*=\s*3\.11", env)
     assert "- -e .[dev]" in env, "environment.yml must install the project with its dev extra"
-    assert set(pyproject["project"]["optional-dependencies"]) == {"dev"}
+    assert set(pyproject["project"]["optional-dependencies"]) == {"dev", "pretrained"}
     names = {re.split(r"[<>=\[ ]", d)[0] for d in pyproject["project"]["dependencies"]}
     assert {"torch", "numpy", "tiktoken", "matplotlib", "ipywidgets", "jupyterlab", "tqdm"} <= names
     dev = {re.split(r"[<>=\[ ]", d)[0] for d in pyproject["project"]["optional-dependencies"]["dev"]}

@@ -279,18 +279,42 @@ def defined_names(module) -> set[str]:
 
 def test_viz_is_a_facade_over_numbers_then_plots_then_widgets():
     from attention_playground import viz
-    from attention_playground.analysis import attention_maps as analysis
-    from attention_playground.viz import explorers, head_views, heatmaps, training_plots
+    from attention_playground.analysis import attention_maps, embeddings, lens, prediction, trace
+    from attention_playground.viz import (
+        embedding_explorers,
+        embedding_plots,
+        explorers,
+        export,
+        head_views,
+        heatmaps,
+        prediction_explorers,
+        training_plots,
+    )
+    from attention_playground.viz import prediction as prediction_plots
 
-    plots = (heatmaps, head_views, training_plots)
+    numbers = (attention_maps, embeddings, lens, prediction, trace)
+    figures = (heatmaps, head_views, training_plots, prediction_plots, embedding_plots)
+    widgets = (explorers, prediction_explorers, embedding_explorers, export)
     assert defined_names(viz) == {"__all__"}, "viz only re-exports"
     for name in viz.__all__:
-        homes = [m for m in (analysis, *plots, explorers) if name in defined_names(m)]
+        homes = [m for m in (*numbers, *figures, *widgets) if name in defined_names(m)]
         assert len(homes) == 1, f"viz.{name} is defined in exactly one module, not {homes}"
         assert getattr(viz, name) is getattr(homes[0], name)
-    public = {n for m in (analysis, *plots, explorers) for n in defined_names(m) if not n.startswith("_")}
-    assert public <= set(viz.__all__), "every public name of the numbers, plots and widgets is viz.<name>"
-    siblings = {"heatmaps", "head_views", "training_plots", "explorers"}
-    assert siblings.isdisjoint(imported_siblings(analysis)), "numbers draw nothing"
-    assert all("explorers" not in imported_siblings(m) for m in plots), "plots know no widgets"
-    assert "matplotlib" not in Path(analysis.__file__).read_text(encoding="utf-8")
+    public = {
+        n for m in (attention_maps, *figures, explorers, prediction_explorers, embedding_explorers)
+        for n in defined_names(m) if not n.startswith("_")
+    }  # fmt: skip
+    assert public <= set(viz.__all__), "every public figure and widget (and attention number) is viz.<name>"
+    drawing = {
+        "heatmaps", "head_views", "training_plots", "prediction", "explorers", "prediction_explorers",
+        "embedding_plots", "embedding_explorers", "export",
+    }  # fmt: skip
+    for module in numbers:
+        assert not drawing & imported_siblings(module) - {"prediction"}, (
+            f"{module.__name__}: numbers draw nothing"
+        )
+        assert "matplotlib" not in Path(module.__file__).read_text(encoding="utf-8")
+    for module in figures:
+        assert not {"explorers", "prediction_explorers", "embedding_explorers"} & imported_siblings(module), (
+            f"{module.__name__}: figures know no widgets"
+        )

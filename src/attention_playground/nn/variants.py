@@ -11,6 +11,7 @@ on the same weights (tested); the command line and the experiments train these.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from .embeddings import EmbeddingLanguageModel
 from .gpt import FeedForward
 from .kv_cache import KVCache
 from .positions import rotate_by_position
-from .pretrained import load_gpt2
+from .pretrained import load_gpt2, save_gpt2
 from .sampling import cached_tokens
 
 
@@ -168,6 +169,11 @@ class ExtendedGPT(EmbeddingLanguageModel):
         return torch.cat([idx, *tokens], dim=1)  # (B, T + max_new_tokens)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = "gpt2") -> ExtendedGPT:
-        """GPT-2's weights, with a KV cache: "gpt2" (124M) or a larger size, or a save_pretrained folder."""
-        return load_gpt2(cls, name_or_path)
+    def from_pretrained(cls, name_or_path: str = "gpt2", download: bool = True) -> ExtendedGPT:
+        """GPT-2's weights, with a KV cache: "gpt2" (124M) or a larger size, or a save_pretrained folder.
+        A size comes from the Hugging Face cache, or (download=True) from the hub once."""
+        return load_gpt2(cls, name_or_path, download)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write this GPT-2-shaped model as config.json and model.safetensors (Hugging Face's layout)."""
+        return save_gpt2(self, folder)
