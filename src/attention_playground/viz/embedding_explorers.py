@@ -21,7 +21,7 @@ from ..analysis.trace import ForwardTrace, trace_forward
 from ..data.tokenizers import Tokenizer
 from ..nn.base import LanguageModel
 from .embedding_plots import plot_position_similarity, plot_token_map, plot_trace_step
-from .plots import figure_png
+from .heatmaps import figure_png
 from .prediction_explorers import PromptView
 
 _STYLE = {"description_width": "90px"}  # room for each menu's name

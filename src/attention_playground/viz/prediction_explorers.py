@@ -23,7 +23,7 @@ from ..data.tokenizers import Tokenizer, token_labels
 from ..errors import PlaygroundError, check_seed
 from ..nn.base import LanguageModel, evaluating
 from ..nn.decoding import next_token
-from .plots import figure_png
+from .heatmaps import figure_png
 from .prediction import (
     attribution_title,
     lens_title,
