@@ -8,8 +8,6 @@ cache, ...) are layered around these classes in variants.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
@@ -17,7 +15,7 @@ from .activations import activation
 from .attention import MultiHeadAttention
 from .base import LanguageModel, init_weights
 from .config import GPTConfig, check_lecture_config
-from .pretrained import load_gpt2, save_gpt2
+from .pretrained import GPT2Weights
 
 
 class FeedForward(nn.Module):
@@ -52,7 +50,7 @@ class Block(nn.Module):
         return x
 
 
-class GPT(LanguageModel):
+class GPT(GPT2Weights, LanguageModel):
     """Token and position embeddings -> n_layer Blocks -> LayerNorm -> logits over the vocabulary."""
 
     has_attention = True
@@ -81,13 +79,3 @@ class GPT(LanguageModel):
         x = self.blocks(x)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V): a prediction at every position
         return logits, self.loss(logits, targets)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str = "gpt2", download: bool = True) -> GPT:
-        """GPT-2's weights in this class: "gpt2" (124M) or a larger size, or a folder of save_pretrained.
-        A size comes from the Hugging Face cache, or (download=True) from the hub once."""
-        return load_gpt2(cls, name_or_path, download)
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write this GPT-2-shaped model as config.json and model.safetensors (Hugging Face's layout)."""
-        return save_gpt2(self, folder)

@@ -14,7 +14,7 @@ import socket
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -252,3 +252,17 @@ def save_gpt2(model: Any, folder: str | Path) -> Path:
 
 def _json_bytes(values: dict[str, Any]) -> bytes:
     return (json.dumps(values, indent=2) + "\n").encode()
+
+
+class GPT2Weights:
+    """from_pretrained and save_pretrained, for the GPT classes that can hold GPT-2's weights."""
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "gpt2", download: bool = True) -> Self:
+        """GPT-2's weights in this class: "gpt2" (124M) or a larger size, or a folder of save_pretrained.
+        A size comes from the Hugging Face cache, or (download=True) from the hub once."""
+        return load_gpt2(cls, name_or_path, download)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write this GPT-2-shaped model as config.json and model.safetensors (Hugging Face's layout)."""
+        return save_gpt2(self, folder)

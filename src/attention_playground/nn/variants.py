@@ -11,7 +11,6 @@ on the same weights (tested); the command line and the experiments train these.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,7 +23,7 @@ from .embeddings import EmbeddingLanguageModel
 from .gpt import FeedForward
 from .kv_cache import KVCache
 from .positions import rotate_by_position
-from .pretrained import load_gpt2, save_gpt2
+from .pretrained import GPT2Weights
 from .sampling import cached_tokens
 
 
@@ -118,7 +117,7 @@ class ExtendedBlock(nn.Module):
         return x + y if self.residual else y
 
 
-class ExtendedGPT(EmbeddingLanguageModel):
+class ExtendedGPT(GPT2Weights, EmbeddingLanguageModel):
     """The GPT with every switch of GPTConfig, and sampling through a KV cache. Its state dict has the
     lesson GPT's names, so a GPT's weights load into it (and back, where the switches allow)."""
 
@@ -167,13 +166,3 @@ class ExtendedGPT(EmbeddingLanguageModel):
     ) -> torch.Tensor:
         tokens = cached_tokens(self, idx, max_new_tokens, temperature, top_k, top_p, generator)
         return torch.cat([idx, *tokens], dim=1)  # (B, T + max_new_tokens)
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str = "gpt2", download: bool = True) -> ExtendedGPT:
-        """GPT-2's weights, with a KV cache: "gpt2" (124M) or a larger size, or a save_pretrained folder.
-        A size comes from the Hugging Face cache, or (download=True) from the hub once."""
-        return load_gpt2(cls, name_or_path, download)
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write this GPT-2-shaped model as config.json and model.safetensors (Hugging Face's layout)."""
-        return save_gpt2(self, folder)
