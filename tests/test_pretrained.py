@@ -143,3 +143,32 @@ def test_the_views_read_loaded_gpt2(tiny_gpt2, cls):
     with knock_out(model, [(1, 2)]):
         knocked = viz.next_token_distribution(model, letters, text)
     assert not torch.allclose(knocked.model_probs, logits[-1].softmax(-1))
+
+
+def test_sample_pretrained_writes_from_a_saved_gpt2_folder_with_gpt2s_tokens(tmp_path):
+    """`attention-playground sample --pretrained FOLDER` continues a prompt with GPT-2's tokenizer."""
+    import os
+    import subprocess
+    import sys
+
+    config = pretrained.gpt2_config(
+        {"vocab_size": 50_257, "n_positions": 16, "n_embd": 8, "n_head": 2, "n_layer": 1}
+    )
+    torch.manual_seed(0)
+    ExtendedGPT(config).save_pretrained(tmp_path / "tiny")
+    command = ["sample", "--pretrained", str(tmp_path / "tiny"), "--prompt", "Hello", "--max-new-tokens", "5"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "attention_playground", *command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Hello") and len(result.stdout.strip()) > len("Hello")
+    missing = subprocess.run(
+        [sys.executable, "-m", "attention_playground", "sample", "--pretrained", str(tmp_path / "absent")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
