@@ -19,7 +19,7 @@ from attention_playground import (
     split,
     train,
 )
-from attention_playground.data.tokenizers import tokenizer_choice, tokenizer_from_dict
+from attention_playground.data.tokenizers import tokenizer_from_dict
 from attention_playground.nn.sampling import sample_text
 
 
@@ -70,7 +70,7 @@ def test_gpt2_means_the_compact_map_and_gpt2_full_all_tokens():
     assert isinstance(get_tokenizer("gpt2-full"), GPT2Tokenizer)
     with pytest.raises(TokenizerError, match="a gpt2 tokenizer is built from a text: pass text="):
         get_tokenizer("gpt2")
-    names = [tokenizer_choice(get_tokenizer(n, text)) for n in ("char", "gpt2", "gpt2-full")]
+    names = [get_tokenizer(n, text).name for n in ("char", "gpt2", "gpt2-full")]
     assert names == ["char", "gpt2", "gpt2-full"]
     assert GPT2Tokenizer().to_dict() == {"kind": "gpt2"}, "checkpoints of the full model load as before"
 

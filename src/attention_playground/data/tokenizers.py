@@ -245,11 +245,6 @@ def get_tokenizer(name: str, text: str | None = None) -> Tokenizer:
     raise TokenizerError(f"unknown tokenizer {name!r}: choose one of {', '.join(TOKENIZERS)}")
 
 
-def tokenizer_choice(tokenizer: Tokenizer) -> str:
-    """The name get_tokenizer (and --tokenizer) knows `tokenizer` by: char, gpt2 or gpt2-full."""
-    return tokenizer.name
-
-
 def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from `to_dict()`, as stored in a checkpoint."""
     kind = values.get("kind")

@@ -185,7 +185,6 @@ def _train_config(base: TrainConfig, args: TrainRequest) -> TrainConfig:
 
 def _resumed_run(args: TrainRequest, out: Path) -> Run:
     from ..data.corpus import load_text
-    from ..data.tokenizers import tokenizer_choice
 
     path = checkpoint_in(args.resume if isinstance(args.resume, str) else out, "resume")
     checkpoint = load_from_run(path, "resume")
@@ -206,7 +205,7 @@ def _resumed_run(args: TrainRequest, out: Path) -> Run:
         out=out,
         label=f"{preset} preset" if preset else f"{path}'s model",
         data=data,
-        tokenizer_name=tokenizer_choice(checkpoint.tokenizer),
+        tokenizer_name=checkpoint.tokenizer.name,
         config=_train_config(saved, args),
         preset=preset,
         resume=checkpoint,
@@ -231,12 +230,10 @@ def _untimed(saved: TrainConfig, path: Path, args: TrainRequest) -> TrainConfig:
 
 def _refuse_changes(args: TrainRequest, path: Path, checkpoint: Checkpoint, info: dict) -> None:
     """--resume continues the run as it was: an option that says otherwise is refused in one line."""
-    from ..data.tokenizers import tokenizer_choice
-
     fixed = {
         "--preset": (args.preset, info.get("preset")),
         "--data": (args.data, info.get("data")),
-        "--tokenizer": (args.tokenizer, tokenizer_choice(checkpoint.tokenizer)),
+        "--tokenizer": (args.tokenizer, checkpoint.tokenizer.name),
     }
     for option, (given, saved) in fixed.items():
         if given is not None and saved is not None and given != saved:
@@ -257,7 +254,6 @@ def _refuse_changes(args: TrainRequest, path: Path, checkpoint: Checkpoint, info
 def _prepare(run: Run) -> tuple[Any, Any, Any]:
     """The model (new, or the checkpoint's), its tokenizer and the token splits; one line."""
     from ..data.corpus import corpus_of, load_text
-    from ..data.tokenizers import tokenizer_choice
     from ..nn.variants import ExtendedGPT
     from ..training.config import get_preset
     from ..training.runtime.device import set_seed
@@ -273,7 +269,7 @@ def _prepare(run: Run) -> tuple[Any, Any, Any]:
     run.corpus = corpus_record(text, len(splits.train), len(splits.val))
     print(
         f"{run.label}: {model.num_params() / 1e6:.2f}M parameters, "
-        f"{tokenizer_choice(tokenizer)} tokenizer (vocab {tokenizer.vocab_size:,}), "
+        f"{tokenizer.name} tokenizer (vocab {tokenizer.vocab_size:,}), "
         f"{len(splits.train):,} train / {len(splits.val):,} val tokens, "
         + (f"{run.minutes:g} minutes" if run.minutes is not None else f"{run.config.max_iters} steps")
     )

@@ -65,7 +65,7 @@ class Trainer:
         overwrite: bool = False,
     ):
         self.model, self.config, self.callbacks = model, config, list(callbacks)
-        self.splits, self.block_size = self._batches_from(data, block_size)
+        self.splits, self.block_size, self.next_batch = self._batches_from(data, block_size)
         if checkpoint_path is not None:
             self.callbacks.append(SaveBestCheckpoint(checkpoint_path, tokenizer, overwrite=overwrite))
         distributed.check_batch_divides(config.batch_size, distributed.world_size(), config.grad_accum_steps)
@@ -91,16 +91,15 @@ class Trainer:
 
     def _batches_from(
         self, data: Splits | BatchSource, block_size: int | None
-    ) -> tuple[Splits | None, int | None]:
-        """Splits: random windows of the training split (and estimates on both); else the source itself."""
+    ) -> tuple[Splits | None, int | None, BatchSource]:
+        """(splits, block_size, batch source): for Splits, random windows of the training split (and
+        estimates on both splits); any other source is used as it is, with no estimates."""
         if not isinstance(data, Splits):
-            self.next_batch: BatchSource = data
-            return None, block_size
+            return None, block_size, data
         block = _context_length(self.model, block_size)
         check_long_enough(data.train, block, "the training split")
         check_long_enough(data.val, block, "the validation split")
-        self.next_batch = lambda generator: get_batch(data.train, self.config.batch_size, block, generator)
-        return data, block
+        return data, block, lambda generator: get_batch(data.train, self.config.batch_size, block, generator)
 
     def _check_savers(self, resuming: bool) -> None:
         """Before the first step: no saver overwrites a file unasked, and each can write its file."""
